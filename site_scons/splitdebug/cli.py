@@ -1,0 +1,38 @@
+"""Command line: `splitdebug SUBCOMMAND …`. Each subcommand module has configure_parser and execute.
+
+Exit codes: 0 success, 1 the work found problems (a file not split, a check failed),
+2 usage, policy or input errors. Errors are one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__, main_split
+from .errors import SplitDebugError
+
+SUBCOMMANDS = {"split": main_split}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="splitdebug", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"splitdebug {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in SUBCOMMANDS.items():
+        module.configure_parser(sub.add_parser(name, help=module.__doc__.splitlines()[0],
+                                               description=module.__doc__))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = SUBCOMMANDS[args.command].execute(args)
+        return code
+    except SplitDebugError as err:
+        print(f"splitdebug: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("splitdebug: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,34 @@
+"""One error type for everything a user can get wrong; its message is a single line."""
+
+from __future__ import annotations
+
+
+class SplitDebugError(Exception):
+    """Base error: str(err) is the whole one-line message shown to the user."""
+
+
+class PolicyError(SplitDebugError):
+    """A policy file that cannot be loaded: names the file, the line and the key."""
+
+    def __init__(self, path: str, line: int | None, key: str | None, reason: str) -> None:
+        where = f"{path}:{line}" if line else path
+        what = f" key {key!r}:" if key else ""
+        super().__init__(f"{where}:{what} {reason}")
+        self.path, self.line, self.key, self.reason = path, line, key, reason
+
+
+class ElfError(SplitDebugError):
+    """A file that looks like ELF but cannot be read as one (truncated, corrupt)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+
+
+class ToolError(SplitDebugError):
+    """An external tool (objcopy, eu-strip, xz…) failed; carries its stderr."""
+
+    def __init__(self, path: str, argv: list[str], stderr: str) -> None:
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
+        super().__init__(f"{path}: {argv[0]} failed: {last}")
+        self.path, self.argv, self.stderr = path, argv, stderr

@@ -1,0 +1,134 @@
+"""Where a policy puts things: pure functions from (policy, install path, build-id) to image paths.
+
+"Image paths" are absolute paths inside the installed system (`/usr/lib/debug/...`); `StageRoot`
+maps them onto the staging directory, honouring a separate debug root when one is given.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import SplitDebugError
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """The package fields a policy's templates may use (rpm's name-version-release.arch)."""
+
+    package: str = ""
+    version: str = ""
+    release: str = ""
+    arch: str = ""
+
+    def with_defaults(self) -> "PackageInfo":
+        return PackageInfo(self.package, self.version, self.release, self.arch or default_arch())
+
+
+def default_arch() -> str:
+    return platform.machine() or "noarch"
+
+
+@dataclass(frozen=True)
+class Link:
+    path: str    # image path of the symlink
+    target: str  # relative target, as written into the symlink
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one binary's debug file and build-id links go."""
+
+    binary: str      # image path of the shipped binary
+    debug_file: str  # image path of its .debug file
+    debuglink: str   # name written into .gnu_debuglink
+    links: tuple[Link, ...]
+
+
+def _fields(policy: Policy, image_path: str, build_id: str | None, pkg: PackageInfo, dup: int) -> dict[str, str]:
+    image_path = posixpath.normpath("/" + image_path.lstrip("/"))
+    bid = build_id or ""
+    return {
+        "debug_root": policy.debug_root,
+        "path": image_path.lstrip("/"),
+        "dir": posixpath.dirname(image_path),
+        "name": posixpath.basename(image_path),
+        "build_id": bid, "build_id_dir": bid[:2], "build_id_rest": bid[2:],
+        "package": pkg.package, "version": pkg.version, "release": pkg.release,
+        "arch": pkg.arch or default_arch(), "dup": f".{dup}" if dup else "",
+    }
+
+
+def _expand(template: str, fields: dict[str, str]) -> str:
+    return posixpath.normpath("/" + template.format(**fields).lstrip("/"))
+
+
+def check_package_fields(policy: Policy, pkg: PackageInfo) -> None:
+    missing = sorted(k for k in policy.needs() if k != "arch" and not getattr(pkg, k))
+    if missing:
+        raise SplitDebugError(
+            f"policy {policy.name!r} names its debug files with {', '.join('{'+m+'}' for m in missing)}: "
+            f"give {' '.join('--' + m for m in missing)} (SCons: PACKAGE_{missing[0].upper()})")
+
+
+def debuglink_name(policy: Policy, binary_name: str, build_id: str | None, pkg: PackageInfo) -> str:
+    """The name the stripped binary carries in .gnu_debuglink; depends on its file name only."""
+    return place(policy, "/" + binary_name, build_id, pkg).debuglink
+
+
+def place(policy: Policy, image_path: str, build_id: str | None, pkg: PackageInfo, dup: int = 0) -> Placement:
+    if policy.uses_build_id_path and not build_id:
+        raise SplitDebugError(f"{image_path}: no build-id, and policy {policy.name!r} names debug files by build-id")
+    f = _fields(policy, image_path, build_id, pkg, dup)
+    debug_file = _expand(policy.debug_file, f)
+    f_link = dict(f, debug_file_name=posixpath.basename(debug_file))
+    debuglink = policy.debuglink.format(**f_link)
+    if "/" in debuglink or not debuglink:
+        raise SplitDebugError(f"policy {policy.name!r}: debuglink {debuglink!r} must be a plain file name")
+    links = []
+    if build_id:
+        binary = f["dir"].rstrip("/") + "/" + f["name"]
+        for spec in policy.build_id_links:
+            link = _expand(spec.link, f)
+            target = {"binary": binary, "debug_file": debug_file}.get(spec.target) or _expand(spec.target, f)
+            links.append(Link(link, posixpath.relpath(target, posixpath.dirname(link))))
+    return Placement(f["dir"].rstrip("/") + "/" + f["name"], debug_file, debuglink, tuple(links))
+
+
+def symlink_debug_link(policy: Policy, link_path: str, target_path: str, pkg: PackageInfo) -> Link | None:
+    """For a symlinked binary, `<link>.debug -> <target>.debug` (rpm); None when the policy does not."""
+    if policy.symlinked_binaries != "debug_link" or policy.uses_build_id_path:
+        return None
+    link_dbg = place(policy, link_path, None, pkg).debug_file
+    target_dbg = place(policy, target_path, None, pkg).debug_file
+    return Link(link_dbg, posixpath.relpath(target_dbg, posixpath.dirname(link_dbg)))
+
+
+@dataclass(frozen=True)
+class StageRoot:
+    """A staging directory (DESTDIR) and, optionally, a separate directory for the debug root."""
+
+    root: Path
+    debug_dir: Path | None = None
+
+    def fs_path(self, policy: Policy, image_path: str) -> Path:
+        """The file system path of an image path; refuses anything that leaves the root."""
+        norm = posixpath.normpath("/" + image_path.lstrip("/"))
+        base, rel = self.root, norm.lstrip("/")
+        if self.debug_dir is not None:
+            droot = policy.debug_root.rstrip("/")
+            if norm == droot or norm.startswith(droot + "/"):
+                base, rel = self.debug_dir, norm[len(droot):].lstrip("/")
+        if rel.startswith("../") or rel == "..":
+            raise SplitDebugError(f"{image_path}: path leaves the staging root")
+        return base / rel if rel else base
+
+    def image_path(self, fs_path: Path) -> str:
+        rel = os.path.relpath(fs_path, self.root)
+        if rel.startswith(".."):
+            raise SplitDebugError(f"{fs_path}: not under the staging root {self.root}")
+        return "/" + rel.replace(os.sep, "/") if rel != "." else "/"

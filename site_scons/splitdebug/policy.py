@@ -1,0 +1,286 @@
+"""Distribution policies: YAML files turned into frozen, validated dataclasses.
+
+Everything that differs between distributions lives in the policy file; the code only knows the
+vocabulary below. Validation walks the YAML node tree (not the loaded dict) so every error can name
+the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .errors import PolicyError
+
+# Fields a path template may use; values are filled in by layout.py.
+PATH_FIELDS = frozenset({
+    "debug_root", "path", "dir", "name", "build_id", "build_id_dir", "build_id_rest",
+    "package", "version", "release", "arch", "dup",
+})
+DEBUGLINK_FIELDS = PATH_FIELDS | {"debug_file_name"}
+LINK_TARGETS = ("binary", "debug_file")  # or a path template
+
+KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
+TOOLS = ("binutils", "elfutils")
+COMPRESSIONS = ("none", "zlib", "zstd")
+DUPLICATES = ("reuse", "suffix")
+SYMLINKED = ("ignore", "debug_link")
+MISSING_BUILD_ID = ("error", "warn")
+KINDS = ("executable", "shared_library", "static_archive")
+
+
+@dataclass(frozen=True)
+class BuildIdLink:
+    """A symlink named by build-id (rpm's "compat" links): `link` -> `target`."""
+
+    link: str
+    target: str  # "binary", "debug_file" or a path template
+
+
+@dataclass(frozen=True)
+class StripFlags:
+    """Flags of the strip pass for each kind of file, in the policy tool's syntax.
+
+    For `binutils` they are objcopy flags (objcopy strips and adds the debuglink in one pass),
+    for `elfutils` eu-strip flags. A kind set to null is left alone.
+    """
+
+    executable: tuple[str, ...] | None
+    shared_library: tuple[str, ...] | None
+    static_archive: tuple[str, ...] | None
+
+    def for_kind(self, kind: str) -> tuple[str, ...] | None:
+        flags: tuple[str, ...] | None = getattr(self, kind)
+        return flags
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    source: str
+    description: str
+    debug_root: str
+    debug_file: str
+    debuglink: str
+    build_id_links: tuple[BuildIdLink, ...]
+    duplicate_build_id: str
+    symlinked_binaries: str
+    keep_symbols: str
+    tool: str
+    strip: StripFlags
+    compress_debug_sections: str
+    debug_file_mode: int
+    missing_build_id: str
+    build_id_bytes: tuple[int, ...]
+    require_export_list: bool
+    cflags: tuple[str, ...] = field(default=())
+
+    @property
+    def uses_build_id_path(self) -> bool:
+        """True when the debug file's path depends on the build-id (unknown until link time)."""
+        return "{build_id" in self.debug_file
+
+    def needs(self) -> set[str]:
+        """Package fields ({version}, {release}…) the templates use: they must be supplied."""
+        used: set[str] = set()
+        templates = [self.debug_file, self.debuglink] + [
+            t for l in self.build_id_links for t in (l.link, l.target)]
+        for t in templates:
+            used |= _fields(t)
+        return used & {"package", "version", "release", "arch"}
+
+
+def _fields(template: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+
+def configs_dir() -> Path:
+    """The shipped policies: `configs/` at the top of the source tree, or inside the package."""
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent.parent / "configs", here / "configs"):
+        if cand.is_dir():
+            return cand
+    return here.parent.parent / "configs"
+
+
+def available_policies() -> list[str]:
+    return sorted(p.stem for p in configs_dir().glob("*.yaml"))
+
+
+def load_policy(name_or_path: str | os.PathLike[str]) -> Policy:
+    """Load a policy by name (`debian`) or by path to a YAML file."""
+    text = os.fspath(name_or_path)
+    if os.sep in text or text.endswith((".yaml", ".yml")) or os.path.exists(text):
+        path = Path(text)
+    else:
+        path = configs_dir() / f"{text}.yaml"
+        if not path.is_file():
+            known = ", ".join(available_policies()) or "none"
+            raise PolicyError(text, None, None, f"no policy named {text!r} found (known: {known})")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(str(path), None, None, f"cannot read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(str(path), None, None, "not UTF-8 text") from None
+    return parse_policy(raw, str(path))
+
+
+def parse_policy(raw: str, source: str) -> Policy:
+    try:
+        root = yaml.compose(raw, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        line = err.problem_mark.line + 1 if err.problem_mark else None
+        raise PolicyError(source, line, None, f"invalid YAML: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise PolicyError(source, None, None, f"invalid YAML: {err}") from None
+    if root is None:
+        raise PolicyError(source, None, None, "empty policy file")
+    return _Reader(source).policy(root)
+
+
+class _Reader:
+    """Turns composed YAML nodes into a Policy, failing on the first bad key with its line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node, key: str | None, reason: str) -> PolicyError:
+        return PolicyError(self.source, node.start_mark.line + 1, key, reason)
+
+    def mapping(self, node: yaml.Node, key: str | None, spec: dict[str, bool]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Keys of a mapping node; `spec` says which keys exist and whether each is required."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, key, "expected a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for knode, vnode in node.value:
+            k = knode.value if isinstance(knode, yaml.ScalarNode) else None
+            full = f"{key}.{k}" if key else str(k)
+            if k not in spec:
+                allowed = ", ".join(sorted(spec))
+                raise self.fail(knode, full, f"unknown key (allowed: {allowed})")
+            if k in out:
+                raise self.fail(knode, full, "duplicate key")
+            out[k] = (knode, vnode)
+        for k, required in spec.items():
+            if required and k not in out:
+                raise self.fail(node, f"{key}.{k}" if key else k, "required key is missing")
+        return out
+
+    def scalar(self, node: yaml.Node, key: str, kind: type) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(node, key, f"expected a {kind.__name__}")
+        value = _construct(node)
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise self.fail(node, key, f"expected a {kind.__name__}, got {value!r}")
+        return value
+
+    def choice(self, node: yaml.Node, key: str, choices: tuple[str, ...]) -> str:
+        value = self.scalar(node, key, str)
+        if value not in choices:
+            raise self.fail(node, key, f"{value!r} is not one of: {', '.join(choices)}")
+        return str(value)
+
+    def template(self, node: yaml.Node, key: str, allowed: frozenset[str]) -> str:
+        value = str(self.scalar(node, key, str))
+        try:
+            used = _fields(value)
+        except ValueError as err:
+            raise self.fail(node, key, f"bad template: {err}") from None
+        bad = used - allowed
+        if bad:
+            raise self.fail(node, key, f"unknown template field {{{sorted(bad)[0]}}} "
+                                       f"(known: {', '.join(sorted(allowed))})")
+        return value
+
+    def str_list(self, node: yaml.Node, key: str) -> tuple[str, ...] | None:
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return None
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, key, "expected a list of strings or null")
+        return tuple(str(self.scalar(item, key, str)) for item in node.value)
+
+    def policy(self, root: yaml.Node) -> Policy:
+        spec = {
+            "name": True, "description": False, "debug_root": True, "debug_file": True,
+            "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
+            "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
+            "compress_debug_sections": False, "debug_file_mode": False, "missing_build_id": False,
+            "build_id_bytes": False, "require_export_list": False, "cflags": False,
+        }
+        m = self.mapping(root, None, spec)
+        get: Callable[[str], yaml.Node | None] = lambda k: m[k][1] if k in m else None
+
+        def opt(k: str, default: Any, read: Callable[[yaml.Node], Any]) -> Any:
+            node = get(k)
+            return default if node is None else read(node)
+
+        debug_root = str(self.scalar(m["debug_root"][1], "debug_root", str))
+        if not debug_root.startswith("/"):
+            raise self.fail(m["debug_root"][1], "debug_root", "must be an absolute path")
+        mode = opt("debug_file_mode", 0o644, lambda n: self.scalar(n, "debug_file_mode", int))
+        if not 0 <= mode <= 0o7777:
+            raise self.fail(m["debug_file_mode"][1], "debug_file_mode", "not a file mode (write it 0644)")
+        lengths = opt("build_id_bytes", (20,), lambda n: self.int_list(n, "build_id_bytes"))
+        return Policy(
+            name=str(self.scalar(m["name"][1], "name", str)),
+            source=self.source,
+            description=opt("description", "", lambda n: str(self.scalar(n, "description", str))),
+            debug_root=debug_root.rstrip("/") or "/",
+            debug_file=self.template(m["debug_file"][1], "debug_file", PATH_FIELDS),
+            debuglink=opt("debuglink", "{debug_file_name}",
+                          lambda n: self.template(n, "debuglink", DEBUGLINK_FIELDS)),
+            build_id_links=opt("build_id_links", (), self.links),
+            duplicate_build_id=opt("duplicate_build_id", "reuse",
+                                   lambda n: self.choice(n, "duplicate_build_id", DUPLICATES)),
+            symlinked_binaries=opt("symlinked_binaries", "ignore",
+                                   lambda n: self.choice(n, "symlinked_binaries", SYMLINKED)),
+            keep_symbols=self.choice(m["keep_symbols"][1], "keep_symbols", KEEP_SYMBOLS),
+            tool=self.choice(m["tool"][1], "tool", TOOLS),
+            strip=self.strip(m["strip"][1]),
+            compress_debug_sections=opt("compress_debug_sections", "none",
+                                        lambda n: self.choice(n, "compress_debug_sections", COMPRESSIONS)),
+            debug_file_mode=mode,
+            missing_build_id=opt("missing_build_id", "error",
+                                 lambda n: self.choice(n, "missing_build_id", MISSING_BUILD_ID)),
+            build_id_bytes=lengths,
+            require_export_list=opt("require_export_list", False,
+                                    lambda n: self.scalar(n, "require_export_list", bool)),
+            cflags=opt("cflags", (), lambda n: self.str_list(n, "cflags") or ()),
+        )
+
+    def int_list(self, node: yaml.Node, key: str) -> tuple[int, ...]:
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            raise self.fail(node, key, "expected a non-empty list of integers")
+        return tuple(int(self.scalar(item, key, int)) for item in node.value)
+
+    def strip(self, node: yaml.Node) -> StripFlags:
+        m = self.mapping(node, "strip", {k: True for k in KINDS})
+        return StripFlags(**{k: self.str_list(m[k][1], f"strip.{k}") for k in KINDS})
+
+    def links(self, node: yaml.Node) -> tuple[BuildIdLink, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, "build_id_links", "expected a list of {link, target}")
+        out = []
+        for item in node.value:
+            m = self.mapping(item, "build_id_links", {"link": True, "target": True})
+            link = self.template(m["link"][1], "build_id_links.link", PATH_FIELDS)
+            target = self.template(m["target"][1], "build_id_links.target", PATH_FIELDS)
+            if "{build_id" not in link:
+                raise self.fail(m["link"][1], "build_id_links.link", "a build-id link must use {build_id…}")
+            out.append(BuildIdLink(link, target))
+        return tuple(out)
+
+
+def _construct(node: yaml.ScalarNode) -> Any:
+    """The Python value of one scalar, resolved the way yaml.safe_load would."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()

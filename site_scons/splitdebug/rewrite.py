@@ -1,0 +1,164 @@
+"""Producing the stripped binary and its debug file: the external-tool passes, atomically.
+
+One split = at most three tool runs (extract, strip + debuglink, and minidebuginfo when asked), all
+writing into a private temporary directory beside the outputs; the outputs are renamed into place
+only when everything succeeded. The input file is never written.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from . import elfread
+from .errors import SplitDebugError, ToolError
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Tools:
+    """External programs; each overridable like Meson does (OBJCOPY=… in the environment)."""
+
+    objcopy: str = "objcopy"
+    strip: str = "strip"
+    eu_strip: str = "eu-strip"
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> "Tools":
+        env = os.environ if environ is None else environ
+        return cls(env.get("OBJCOPY", "objcopy"), env.get("STRIP", "strip"), env.get("EU_STRIP", "eu-strip"))
+
+    def missing(self, policy: Policy) -> list[str]:
+        need = [self.objcopy] + ([self.eu_strip] if policy.tool == "elfutils" else [])
+        return [t for t in need if shutil.which(t) is None]
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    build_id: str | None
+    debuglink: str
+    crc: int
+    stripped_bytes: int
+    debug_bytes: int
+
+
+def run(argv: list[str], subject: str | os.PathLike[str]) -> None:
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    except OSError as err:
+        raise ToolError(os.fspath(subject), argv, f"cannot run: {err.strerror}") from None
+    if proc.returncode != 0:
+        raise ToolError(os.fspath(subject), argv, proc.stderr or proc.stdout)
+
+
+@contextmanager
+def scratch_dir(near: Path) -> Iterator[Path]:
+    """A private temporary directory on the same file system as `near`, so rename() is atomic."""
+    near.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".splitdebug-", dir=near))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def commit(tmp: Path, dest: Path, mode: int | None = None) -> None:
+    """Rename a finished temporary file over its destination (never half-written)."""
+    if mode is not None:
+        os.chmod(tmp, mode)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+
+
+def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
+                 debuglink: str, tools: Tools, write_debug: bool = True) -> SplitResult:
+    """Strip `src` into `stripped_out` and extract its debug info into `debug_out`.
+
+    The debug file lands first: a run killed between the two renames leaves a debug file without
+    its stripped binary (redone next time), never a stripped binary whose debug file is missing.
+    With write_debug=False (a duplicate build-id whose debug file exists) only the binary is written.
+    """
+    flags = policy.strip.for_kind(kind)
+    if flags is None:
+        raise SplitDebugError(f"{src}: policy {policy.name!r} does not strip {kind.replace('_', ' ')}s")
+    mode = stat_mode(src)
+    with scratch_dir(stripped_out.parent) as tmp:
+        dbg = tmp / debuglink  # named as the debuglink: objcopy and eu-strip take the name from it
+        out = tmp / "stripped"
+        compress = policy.compress_debug_sections
+        if policy.tool == "binutils":
+            argv = [tools.objcopy, "--only-keep-debug"]
+            if compress != "none":
+                argv.append(f"--compress-debug-sections={compress}")
+            run(argv + [str(src), str(dbg)], src)
+            run([tools.objcopy, *flags, f"--add-gnu-debuglink={dbg}", str(src), str(out)], src)
+        else:
+            run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
+            if compress != "none":
+                run([tools.objcopy, f"--compress-debug-sections={compress}", str(dbg)], dbg)
+            # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
+            set_debuglink_crc(out, elfread.crc32_file(dbg))
+        if policy.keep_symbols == "minidebuginfo":
+            add_minidebuginfo(out, dbg, tmp, tools)
+        crc = elfread.crc32_file(dbg)
+        info = elfread.read_elf(out)
+        result = SplitResult(info.build_id, debuglink, crc, out.stat().st_size, dbg.stat().st_size)
+        if write_debug:
+            commit(dbg, debug_out, policy.debug_file_mode)
+        commit(out, stripped_out, mode)
+    return result
+
+
+def strip_archive(src: Path, out_path: Path, *, policy: Policy, tools: Tools) -> None:
+    """Static archives: binutils strip with the policy's flags (debug info is discarded, as dh_strip does)."""
+    flags = policy.strip.static_archive
+    if flags is None:
+        return
+    mode = stat_mode(src)
+    with scratch_dir(out_path.parent) as tmp:
+        out = tmp / "archive.a"
+        run([tools.strip, *flags, "-o", str(out), str(src)], src)
+        commit(out, out_path, mode)
+
+
+def stat_mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o7777
+
+
+def set_debuglink_crc(binary: Path, crc: int) -> None:
+    """Rewrite the CRC word of .gnu_debuglink (what sepdebugcrcfix does after dwz)."""
+    info = elfread.read_elf(binary)
+    offset = elfread.debuglink_crc_offset(info)
+    with open(binary, "r+b") as f:
+        f.seek(offset)
+        f.write(struct.pack("<I" if info.little_endian else ">I", crc))
+
+
+def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -> None:
+    """Embed `.gnu_debugdata`: an xz-compressed ELF with the function symbols not in .dynsym.
+
+    Same content as find-debuginfo -m: gdb and systemd-coredump then name functions in backtraces
+    with no debug package installed.
+    """
+    dynamic = {name for name, _, _, defined in elfread.iter_symbols(binary, ".dynsym") if defined}
+    funcs = sorted({name for name, typ, _, defined in elfread.iter_symbols(debug_file, ".symtab")
+                    if defined and typ == "STT_FUNC" and name and name not in dynamic})
+    info = elfread.read_elf(debug_file)
+    remove = [arg for s in info.sections
+              if not s.name.startswith(".debug_") and not s.allocated
+              and s.type in ("SHT_PROGBITS", "SHT_NOTE", "SHT_NOBITS") for arg in ("--remove-section", s.name)]
+    keep = tmp / "keep-symbols"
+    keep.write_text("".join(f + "\n" for f in funcs))
+    mini = tmp / "mini.elf"
+    run([tools.objcopy, "-S", *remove, f"--keep-symbols={keep}", str(debug_file), str(mini)], debug_file)
+    xz = tmp / "mini.xz"
+    xz.write_bytes(lzma.compress(mini.read_bytes(), format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64))
+    run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)

@@ -1,0 +1,78 @@
+"""Writing into a staging root: atomic copies and symlinks that can never point out of the root.
+
+Shared by `splitdebug split` (which splits in place in a staging tree) and the SCons install
+builder (which copies split outputs from the build directory).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import SplitDebugError
+from .layout import Link, StageRoot
+from .policy import Policy
+
+
+def install_file(src: Path, dest: Path, mode: int | None = None) -> None:
+    """Copy src to dest through a temporary file in dest's directory, then rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".splitdebug-", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+        os.chmod(tmp, mode if mode is not None else os.stat(src).st_mode & 0o7777)
+        os.replace(tmp, dest)
+    except BaseException:
+        with _quiet():
+            os.unlink(tmp)
+        raise
+
+
+def install_hardlink(existing: Path, dest: Path) -> None:
+    """Make dest another name of existing (atomically replacing what dest was)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".splitdebug-{os.getpid()}-{dest.name}.lnk"
+    with _quiet():
+        os.unlink(tmp)
+    os.link(existing, tmp)
+    os.replace(tmp, dest)
+
+
+def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
+    """Create one symlink at link.path; refuses a target that resolves outside the root."""
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link.path), link.target))
+    if link.target.startswith("/") or resolved.startswith("/.."):
+        raise SplitDebugError(f"{link.path}: link target {link.target!r} leaves the staging root")
+    fs = stage.fs_path(policy, link.path)
+    fs.parent.mkdir(parents=True, exist_ok=True)
+    if fs.is_symlink() and os.readlink(fs) == link.target:
+        return fs
+    tmp = fs.parent / f".splitdebug-{os.getpid()}-{fs.name}.sym"
+    with _quiet():
+        os.unlink(tmp)
+    os.symlink(link.target, tmp)
+    os.replace(tmp, fs)
+    return fs
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when path, with every symlink resolved, stays within root."""
+    try:
+        real = Path(os.path.realpath(path))
+        return real == root.resolve() or real.is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # symlink loops
+        return False
+
+
+class _quiet:
+    """Ignore a missing file while cleaning up."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, typ: type[BaseException] | None, *_: object) -> bool:
+        return typ is not None and issubclass(typ, FileNotFoundError)

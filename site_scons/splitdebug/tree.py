@@ -1,0 +1,229 @@
+"""`splitdebug split`: what dh_strip / find-debuginfo do, on any staging root.
+
+Scan first (read-only): classify every file, and refuse the whole run if an ELF lacks a build-id
+so nothing is left half-done. Then split in a thread pool: the work is in external tools, so
+threads keep both cores busy without a Python process per file. Links come last, serially.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import elfread, layout, rewrite, stage
+from .errors import SplitDebugError
+from .layout import PackageInfo, Placement, StageRoot
+from .policy import Policy
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One file to process, and the other names (hard links) of the same inode."""
+
+    path: Path
+    image: str
+    kind: str  # executable, shared_library, static_archive
+    build_id: str | None
+    aliases: tuple[Path, ...] = ()
+
+
+@dataclass
+class Scan:
+    candidates: list[Candidate] = field(default_factory=list)
+    symlinks: list[tuple[Path, Path]] = field(default_factory=list)  # (link, resolved target), both in root
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    split: list[tuple[str, str]] = field(default_factory=list)  # (image path, debug image path)
+    archives: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    shipped_bytes: int = 0
+    debug_bytes: int = 0
+
+
+def _skip_dirs(stage_root: StageRoot, policy: Policy) -> set[Path]:
+    dirs = {stage_root.fs_path(policy, policy.debug_root)}
+    if stage_root.debug_dir is not None:
+        dirs.add(stage_root.debug_dir)
+    return {Path(os.path.abspath(d)) for d in dirs}
+
+
+def scan_tree(stage_root: StageRoot, policy: Policy) -> Scan:
+    root = stage_root.root
+    scan = Scan()
+    skip = _skip_dirs(stage_root, policy)
+    by_inode: dict[tuple[int, int], list[Path]] = defaultdict(list)
+    links: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: scan.errors.append(
+            f"{e.filename}: cannot read directory: {e.strerror}")):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if Path(os.path.abspath(here / d)) not in skip)
+        for name in sorted(filenames + [d for d in dirnames if (here / d).is_symlink()]):
+            p = here / name
+            try:
+                st = p.lstat()
+            except OSError as err:
+                scan.skipped.append((p, f"cannot stat: {err.strerror}"))
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                links.append(p)
+            elif stat.S_ISREG(st.st_mode):
+                by_inode[(st.st_dev, st.st_ino)].append(p)
+    for paths in by_inode.values():
+        paths.sort()
+        cand = _classify(stage_root, policy, paths[0], scan)
+        if cand is not None:
+            scan.candidates.append(Candidate(cand.path, cand.image, cand.kind, cand.build_id, tuple(paths[1:])))
+    scan.candidates.sort(key=lambda c: c.image)
+    processed = {c.path.resolve(): c for c in scan.candidates}
+    for link in links:
+        if not stage.inside(root, link):
+            scan.skipped.append((link, "symlink points outside the staging root: not followed"))
+            continue
+        target = Path(os.path.realpath(link))
+        if target in processed and processed[target].kind != "static_archive":
+            scan.symlinks.append((link, target))
+    return scan
+
+
+def _classify(stage_root: StageRoot, policy: Policy, path: Path, scan: Scan) -> Candidate | None:
+    magic = elfread.file_magic(path)
+    image = stage_root.image_path(path)
+    if magic == elfread.AR_MAGIC:
+        if path.name.startswith("lib") and path.name.endswith(".a") and policy.strip.static_archive is not None:
+            return Candidate(path, image, "static_archive", None)
+        return None
+    if magic[:4] != elfread.ELF_MAGIC:
+        return None
+    try:
+        info = elfread.read_elf(path)
+    except SplitDebugError as err:
+        scan.warnings.append(f"{err} (left alone)")
+        scan.skipped.append((path, str(err)))
+        return None
+    kind = info.kind
+    if kind is None:
+        reason = "debug file" if info.is_debug_file else f"{info.elf_type} object"
+        scan.skipped.append((path, reason))
+        return None
+    if info.is_stripped:
+        scan.skipped.append((path, "already stripped"))
+        return None
+    if policy.strip.for_kind(kind) is None:
+        scan.skipped.append((path, f"policy does not strip {kind}"))
+        return None
+    if info.build_id is None:
+        if policy.missing_build_id == "error":
+            scan.errors.append(f"{image}: ELF {kind.replace('_', ' ')} has no build-id "
+                               "(link it with -Wl,--build-id)")
+        else:
+            scan.warnings.append(f"{image}: no build-id, not split")
+        return None
+    if len(info.build_id) // 2 not in policy.build_id_bytes:
+        scan.warnings.append(f"{image}: build-id of {len(info.build_id) // 2} bytes "
+                             f"(policy expects {'/'.join(map(str, policy.build_id_bytes))})")
+    return Candidate(path, image, kind, info.build_id)
+
+
+def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo) -> list[tuple[Candidate, Placement, bool]]:
+    """Placement of each candidate; the bool says whether it writes its debug file.
+
+    Same build-id twice: `reuse` writes the debug file once (dh_strip), `suffix` numbers the
+    second file's links .1, .2 … (rpm).
+    """
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for c in candidates:
+        if c.kind == "static_archive" or c.build_id is None:
+            out.append((c, Placement(c.image, "", "", ()), False))
+            continue
+        n = seen[c.build_id]
+        seen[c.build_id] += 1
+        dup = n if policy.duplicate_build_id == "suffix" else 0
+        out.append((c, layout.place(policy, c.image, c.build_id, pkg, dup), n == 0 or dup > 0))
+    return out
+
+
+def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs: int,
+               tools: rewrite.Tools) -> Report:
+    layout.check_package_fields(policy, pkg)
+    missing = tools.missing(policy)
+    if missing:
+        raise SplitDebugError(f"needed tools not found: {', '.join(missing)}")
+    scan = scan_tree(stage_root, policy)
+    report = Report(skipped=[(stage_root.image_path(p), r) for p, r in scan.skipped],
+                    warnings=list(scan.warnings), errors=list(scan.errors))
+    if scan.errors:
+        return report  # refused before anything was written
+    work = plan(policy, scan.candidates, pkg)
+
+    def one(item: tuple[Candidate, Placement, bool]) -> tuple[Candidate, Placement, rewrite.SplitResult | None]:
+        c, place, write_debug = item
+        if c.kind == "static_archive":
+            rewrite.strip_archive(c.path, c.path, policy=policy, tools=tools)
+            return c, place, None
+        debug_fs = stage_root.fs_path(policy, place.debug_file)
+        res = rewrite.split_binary(c.path, c.path, debug_fs, policy=policy, kind=c.kind,
+                                   debuglink=place.debuglink, tools=tools, write_debug=write_debug)
+        return c, place, res
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [(item[0], pool.submit(one, item)) for item in work]
+        done = []
+        for cand, fut in futures:
+            try:
+                done.append(fut.result())
+            except SplitDebugError as err:
+                report.errors.append(str(err))
+            except OSError as err:
+                report.errors.append(f"{cand.image}: {err.strerror}: {err.filename}")
+    debug_of: dict[Path, str] = {}
+    counted: set[str] = set()
+    for c, place, res in done:
+        try:
+            _finish(stage_root, policy, pkg, c, place)
+        except (SplitDebugError, OSError) as err:
+            report.errors.append(f"{c.image}: {err}")
+            continue
+        if res is None:
+            report.archives.append(c.image)
+            continue
+        debug_of[c.path.resolve()] = place.debug_file
+        report.split.append((c.image, place.debug_file))
+        report.shipped_bytes += res.stripped_bytes
+        if place.debug_file not in counted:
+            counted.add(place.debug_file)
+            report.debug_bytes += res.debug_bytes
+    for link, target in scan.symlinks:
+        if target not in debug_of:
+            continue
+        dl = layout.symlink_debug_link(policy, stage_root.image_path(link), stage_root.image_path(target), pkg)
+        if dl is not None:
+            try:
+                stage.install_symlink(stage_root, policy, dl)
+            except (SplitDebugError, OSError) as err:
+                report.errors.append(f"{dl.path}: {err}")
+    report.split.sort()
+    return report
+
+
+def _finish(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, c: Candidate, place: Placement) -> None:
+    """Build-id links, then the other hard-linked names of the same file (and of its debug file)."""
+    for link in place.links:
+        stage.install_symlink(stage_root, policy, link)
+    for alias in c.aliases:
+        stage.install_hardlink(c.path, alias)
+        if place.debug_file and not policy.uses_build_id_path:
+            alias_dbg = layout.place(policy, stage_root.image_path(alias), c.build_id, pkg).debug_file
+            stage.install_hardlink(stage_root.fs_path(policy, place.debug_file),
+                                   stage_root.fs_path(policy, alias_dbg))
