@@ -227,3 +227,33 @@ def _finish(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, c: Candidat
             alias_dbg = layout.place(policy, stage_root.image_path(alias), c.build_id, pkg).debug_file
             stage.install_hardlink(stage_root.fs_path(policy, place.debug_file),
                                    stage_root.fs_path(policy, alias_dbg))
+
+
+@dataclass(frozen=True)
+class Totals:
+    binaries: int
+    shipped_bytes: int
+    debug_bytes: int
+
+
+def totals(root: str | os.PathLike[str], policy: Policy) -> Totals:
+    """Split binaries (ELF files carrying a .gnu_debuglink) and bytes of debug files in a staged tree."""
+    stage_root = StageRoot(Path(os.path.abspath(root)))
+    debug_dir = stage_root.fs_path(policy, policy.debug_root)
+    binaries = shipped = debug = 0
+    for dirpath, _, filenames in os.walk(stage_root.root):
+        in_debug = Path(dirpath).is_relative_to(debug_dir)
+        for name in filenames:
+            p = Path(dirpath) / name
+            if p.is_symlink() or not p.is_file():
+                continue
+            if in_debug:
+                debug += p.stat().st_size
+            elif elfread.is_elf(p):
+                try:
+                    if elfread.read_elf(p).section(".gnu_debuglink") is not None:
+                        binaries += 1
+                        shipped += p.stat().st_size
+                except SplitDebugError:
+                    continue
+    return Totals(binaries, shipped, debug)
