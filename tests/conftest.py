@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,11 @@ def gdb_info_line(debug_dir: Path, binary: Path, function: str) -> str:
          "-ex", f"file {binary}", "-ex", f"info line {function}"],
         capture_output=True, text=True, timeout=120)
     return proc.stdout + proc.stderr
+
+
+def resolves(gdb_output: str, source_stem: str) -> bool:
+    """gdb found a line in the right source file (so it read DWARF line tables)."""
+    return re.search(rf'Line \d+ of "[^"]*{re.escape(source_stem)}[^"/]*" starts at address', gdb_output) is not None
 
 
 def readelf_sections(path: Path) -> list[str]:

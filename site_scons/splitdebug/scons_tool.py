@@ -176,6 +176,11 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
         nodes = env.SplitDebugStage(tgts, [stripped, debug], SPLITDEBUG_STAGEROOT=str(root))
         nodes[0].attributes.splitdebug_libnode = node
         env.Depends(nodes, env.File(policy.source))
+        # Staging also writes build-id-named files that are not SCons targets: a cache hit would
+        # restore the binary without them. It is a copy; the expensive split above is cached.
+        env.NoCache(nodes)
+        # SCons deletes a target before rebuilding it; the old record says what to remove.
+        env.Precious(record)
         if SCons.Script.GetOption("clean"):
             env.Clean(nodes[0], [str(p) for p in _recorded(Path(record.abspath))])
         out.extend(n for n in nodes if n is not record)
