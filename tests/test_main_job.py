@@ -1,0 +1,61 @@
+"""The main job's staged trees (scons -j2 on examples/), judged by gdb, readelf and zlib."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import gdb_info_line, resolves
+from test_split import assert_split_tree, shipped_elfs
+
+# A function of each example binary, and the source file gdb must find for it.
+FUNCTIONS = {
+    "hello": ("main", "hello"),
+    "libgreet.so.1.0.0": ("greet_message", "greet"),
+    "libshapes.so.2.1.0": ("shapes::Circle::area", "shapes"),
+    "shapes_user": ("main", "shapes_user"),
+}
+
+
+@pytest.mark.parametrize("policy", ["debian", "redhat"])
+def test_every_shipped_binary_resolves_in_gdb(main_job: Path, policy: str) -> None:
+    stage = main_job / "build/stage" / policy
+    debug_dir = stage / "usr/lib/debug"
+    elfs = shipped_elfs(stage, debug_dir)
+    assert {e.name for e in elfs} >= {"hello", "libgreet.so.1.0.0", "libshapes.so.2.1.0"}
+    assert_split_tree(stage, expected=len(elfs))
+    for binary in elfs:
+        function, source = FUNCTIONS[binary.name]
+        out = gdb_info_line(debug_dir, binary, function)
+        assert resolves(out, source), f"{binary}: {out}"
+
+
+def test_debian_tree_has_only_build_id_files(main_job: Path) -> None:
+    debug_dir = main_job / "build/stage/debian/usr/lib/debug"
+    for p in debug_dir.rglob("*"):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(debug_dir).as_posix()
+        assert rel.startswith(".build-id/") and rel.endswith(".debug") and not p.is_symlink(), rel
+        out = subprocess.run(["readelf", "-W", "-S", str(p)], capture_output=True, text=True).stdout
+        assert any(".debug_info" in line and " C " in line for line in out.splitlines()), f"{rel} not compressed"
+
+
+def test_redhat_tree_links_resolve_inside(main_job: Path) -> None:
+    stage = (main_job / "build/stage/redhat").resolve()
+    links = [p for p in stage.rglob("*") if p.is_symlink()]
+    assert len([p for p in links if "/.build-id/" in p.as_posix()]) == 3 * len(shipped_elfs(stage, stage / "usr/lib/debug"))
+    for link in links:
+        assert link.exists(), f"dangling: {link}"
+        assert link.resolve().is_relative_to(stage), f"escapes: {link} -> {os.readlink(link)}"
+    assert (stage / "usr/lib/debug/usr/bin/hello-1.0-1.x86_64.debug").is_file()
+
+
+def test_summary_is_printed(main_job: Path) -> None:
+    from conftest import run_scons
+    out = run_scons(main_job, "-j2").stdout
+    for policy in ("debian", "redhat"):
+        assert f"splitdebug [{policy}]: " in out and "binaries split" in out and "bytes of debug info" in out
