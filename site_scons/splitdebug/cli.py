@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from . import __version__, main_split
-from .errors import SplitDebugError
+from .errors import SplitDebugError, printable
 
 SUBCOMMANDS = {"split": main_split}
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         code: int = SUBCOMMANDS[args.command].execute(args)
         return code
     except SplitDebugError as err:
-        print(f"splitdebug: error: {err}", file=sys.stderr)
+        print(f"splitdebug: error: {printable(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("splitdebug: interrupted", file=sys.stderr)

@@ -32,3 +32,13 @@ class ToolError(SplitDebugError):
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
         super().__init__(f"{path}: {argv[0]} failed: {last}")
         self.path, self.argv, self.stderr = path, argv, stderr
+
+
+def printable(text: str) -> str:
+    """One printable line: undecodable bytes of file names as \\xNN, control characters escaped.
+
+    File names may hold newlines or bytes that are not UTF-8; a message must stay one line and
+    printing it must never raise.
+    """
+    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in raw)

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import SplitDebugError
+from .errors import SplitDebugError, printable
 from .layout import PackageInfo, StageRoot
 from .policy import load_policy
 from .rewrite import Tools
@@ -56,14 +56,14 @@ def execute(args: argparse.Namespace) -> int:
     report = split_tree(stage_from(args), policy, package_from(args), jobs=args.jobs,
                         tools=Tools.from_environ())
     for w in report.warnings:
-        print(f"splitdebug: warning: {w}", file=sys.stderr)
+        print(f"splitdebug: warning: {printable(w)}", file=sys.stderr)
     for e in report.errors:
-        print(f"splitdebug: error: {e}", file=sys.stderr)
+        print(f"splitdebug: error: {printable(e)}", file=sys.stderr)
     if not args.quiet:
         for image, debug in report.split:
-            print(f"split {image} -> {debug}")
+            print(printable(f"split {image} -> {debug}"))
         for image in report.archives:
-            print(f"stripped archive {image}")
+            print(printable(f"stripped archive {image}"))
         print(f"splitdebug: {len(report.split)} binaries split, {len(report.archives)} archives stripped, "
               f"{report.shipped_bytes} bytes shipped, {report.debug_bytes} bytes of debug info")
     return 1 if report.errors else 0

@@ -21,6 +21,7 @@ from typing import Iterator
 from . import elfread
 from .errors import SplitDebugError, ToolError
 from .policy import Policy
+from .stage import TEMP_PREFIX
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ def run(argv: list[str], subject: str | os.PathLike[str]) -> None:
 def scratch_dir(near: Path) -> Iterator[Path]:
     """A private temporary directory on the same file system as `near`, so rename() is atomic."""
     near.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".splitdebug-", dir=near))
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=near))
     try:
         yield tmp
     finally:

@@ -16,11 +16,14 @@ from .errors import SplitDebugError
 from .layout import Link, StageRoot
 from .policy import Policy
 
+# Every temporary name we create starts so; a run killed part-way leaves only such names behind.
+TEMP_PREFIX = ".splitdebug-"
+
 
 def install_file(src: Path, dest: Path, mode: int | None = None) -> None:
     """Copy src to dest through a temporary file in dest's directory, then rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".splitdebug-", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
             shutil.copyfileobj(inp, out, 1 << 20)
@@ -35,7 +38,7 @@ def install_file(src: Path, dest: Path, mode: int | None = None) -> None:
 def install_hardlink(existing: Path, dest: Path) -> None:
     """Make dest another name of existing (atomically replacing what dest was)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".splitdebug-{os.getpid()}-{dest.name}.lnk"
+    tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name}.lnk"
     with _quiet():
         os.unlink(tmp)
     os.link(existing, tmp)
@@ -51,7 +54,7 @@ def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
     fs.parent.mkdir(parents=True, exist_ok=True)
     if fs.is_symlink() and os.readlink(fs) == link.target:
         return fs
-    tmp = fs.parent / f".splitdebug-{os.getpid()}-{fs.name}.sym"
+    tmp = fs.parent / f"{TEMP_PREFIX}{os.getpid()}-{fs.name}.sym"
     with _quiet():
         os.unlink(tmp)
     os.symlink(link.target, tmp)
@@ -76,3 +79,25 @@ class _quiet:
 
     def __exit__(self, typ: type[BaseException] | None, *_: object) -> bool:
         return typ is not None and issubclass(typ, FileNotFoundError)
+
+
+
+def sweep_leftovers(root: Path) -> list[Path]:
+    """Remove temporary files and directories a killed run left (only ours: `.splitdebug-*`)."""
+    removed = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [d for d in dirnames if d.startswith(TEMP_PREFIX)]:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                p.unlink()
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+            dirnames.remove(name)
+            removed.append(p)
+        for name in filenames:
+            if name.startswith(TEMP_PREFIX):
+                p = Path(dirpath) / name
+                with _quiet():
+                    p.unlink()
+                removed.append(p)
+    return removed

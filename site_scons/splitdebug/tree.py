@@ -160,9 +160,13 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     missing = tools.missing(policy)
     if missing:
         raise SplitDebugError(f"needed tools not found: {', '.join(missing)}")
+    report_notes: list[str] = []
+    for leftover in stage.sweep_leftovers(stage_root.root):
+        scan_note = f"{stage_root.image_path(leftover)}: removed what an interrupted run left"
+        report_notes.append(scan_note)
     scan = scan_tree(stage_root, policy)
     report = Report(skipped=[(stage_root.image_path(p), r) for p, r in scan.skipped],
-                    warnings=list(scan.warnings), errors=list(scan.errors))
+                    warnings=report_notes + list(scan.warnings), errors=list(scan.errors))
     if scan.errors:
         return report  # refused before anything was written
     work = plan(policy, scan.candidates, pkg)
@@ -172,6 +176,10 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         if c.kind == "static_archive":
             rewrite.strip_archive(c.path, c.path, policy=policy, tools=tools)
             return c, place, None
+        # Order matters for a run killed part-way: links first (a rerun makes them again), then
+        # the debug file, then the stripped binary. Once the binary is stripped, all of it exists.
+        for link in place.links:
+            stage.install_symlink(stage_root, policy, link)
         debug_fs = stage_root.fs_path(policy, place.debug_file)
         res = rewrite.split_binary(c.path, c.path, debug_fs, policy=policy, kind=c.kind,
                                    debuglink=place.debuglink, tools=tools, write_debug=write_debug)
@@ -191,7 +199,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     counted: set[str] = set()
     for c, place, res in done:
         try:
-            _finish(stage_root, policy, pkg, c, place)
+            _relink_aliases(stage_root, policy, pkg, c, place)
         except (SplitDebugError, OSError) as err:
             report.errors.append(f"{c.image}: {err}")
             continue
@@ -217,10 +225,8 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     return report
 
 
-def _finish(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, c: Candidate, place: Placement) -> None:
-    """Build-id links, then the other hard-linked names of the same file (and of its debug file)."""
-    for link in place.links:
-        stage.install_symlink(stage_root, policy, link)
+def _relink_aliases(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, c: Candidate, place: Placement) -> None:
+    """The other hard-linked names of a split file (and of its debug file) name the new file too."""
     for alias in c.aliases:
         stage.install_hardlink(c.path, alias)
         if place.debug_file and not policy.uses_build_id_path:

@@ -1,0 +1,117 @@
+"""Faults: a failing tool, a run killed part-way, a full disk. Nothing half-written, nothing lost."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import PROGRAM, compile_c, env_with_package, make_tree, run_cli
+from splitdebug import elfread
+from test_split import assert_split_tree
+
+REDHAT = ("--policy", "redhat", "--version", "1", "--release", "1")
+
+
+def wrapper(tmp: Path, tool: str, fail_on: str) -> Path:
+    real = shutil.which(tool)
+    w = tmp / f"failing-{tool}"
+    w.write_text(f'#!/bin/sh\ncase "$*" in *{fail_on}*) echo "{tool}: simulated failure on {fail_on}" >&2; exit 1;; esac\n'
+                 f'exec {real} "$@"\n')
+    w.chmod(0o755)
+    return w
+
+
+@pytest.mark.parametrize("policy, tool, var", [("debian", "objcopy", "OBJCOPY"), ("redhat", "eu-strip", "EU_STRIP")])
+def test_failing_tool_fails_one_file_only(tmp_path: Path, policy: str, tool: str, var: str) -> None:
+    tree = make_tree(tmp_path / "root")
+    victim = compile_c(tree.root / "usr/bin/victim", PROGRAM)
+    before = victim.read_bytes()
+    env = env_with_package()
+    env[var] = str(wrapper(tmp_path, tool, "victim"))
+    args = REDHAT if policy == "redhat" else ("--policy", "debian")
+    proc = run_cli("split", *args, tree.root, env=env)
+    assert proc.returncode == 1
+    assert "usr/bin/victim" in proc.stderr and "simulated failure on victim" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert victim.read_bytes() == before  # unmodified
+    victim.unlink()
+    assert_split_tree(tree.root, expected=3)  # the others are done
+    assert not [p for p in tree.root.rglob(".splitdebug-*")]
+
+
+def _tree_of_many(root: Path, count: int) -> None:
+    compile_c(root / "usr/bin/prog0", PROGRAM)
+    for i in range(count):
+        # Distinct build-ids without recompiling: the linker hashes the whole output.
+        compile_c(root / f"usr/bin/prog{i + 1}", PROGRAM + f"const char *which = \"{i}\";\n")
+
+
+def test_sigkill_part_way_then_rerun_completes(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _tree_of_many(root, 40)
+    originals = {p: p.read_bytes() for p in (root / "usr/bin").iterdir()}
+    proc = subprocess.Popen([sys.executable, "-m", "splitdebug", "split", *REDHAT, "--jobs", "2", str(root)],
+                            env=env_with_package(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    debug_dir = root / "usr/lib/debug/usr/bin"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(list(debug_dir.glob("*.debug")) if debug_dir.exists() else []) < 5:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # Every binary is either untouched or completely split with a debug file that matches it.
+    done = 0
+    for path, data in originals.items():
+        now = path.read_bytes()
+        if now == data:
+            continue
+        info = elfread.read_elf(path)
+        name, crc = elfread.read_debuglink(path, info)
+        debug = debug_dir / name
+        assert debug.is_file() and zlib.crc32(debug.read_bytes()) & 0xFFFFFFFF == crc, path
+        done += 1
+    assert 0 < done < len(originals), "the kill should land part-way"
+    proc2 = run_cli("split", *REDHAT, root)
+    assert proc2.returncode == 0, proc2.stderr
+    assert_split_tree(root, expected=len(originals))
+    assert not list(root.rglob(".splitdebug-*"))
+
+
+def test_disk_full_is_a_clear_error_and_corrupts_nothing(tmp_path: Path) -> None:
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); see README for the manual procedure")
+    try:
+        root = mnt / "root"
+        compile_c(root / "usr/bin/prog", PROGRAM)
+        filler = 0
+        big = compile_c(tmp_path / "big", PROGRAM + "".join(f"int f{i}(int x){{return x+{i};}}\n" for i in range(800)))
+        for i in range(20):
+            try:
+                shutil.copy2(big, root / f"usr/bin/big{i}")
+                filler += 1
+            except OSError:
+                (root / f"usr/bin/big{i}").unlink(missing_ok=True)
+                break
+        snapshot = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        proc = run_cli("split", "--policy", "debian", "--jobs", "1", root)
+        assert proc.returncode == 1
+        assert "No space left on device" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+        for p, data in snapshot.items():
+            now = p.read_bytes()
+            if now != data:  # split completely, never half-written
+                info = elfread.read_elf(p)
+                assert not info.has_debug and info.section(".gnu_debuglink") is not None
+        assert not list(root.rglob(".splitdebug-*"))
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
