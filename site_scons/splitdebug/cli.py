@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 the work found problems (a file not split, a check fail
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__, main_split
@@ -36,3 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("splitdebug: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if os.environ.get("SPLITDEBUG_TRACEBACK"):
+            raise
+        print(f"splitdebug: internal error: {type(err).__name__}: {printable(str(err))} "
+              "(set SPLITDEBUG_TRACEBACK=1 for details)", file=sys.stderr)
+        return 3

@@ -142,7 +142,7 @@ def _read(path: str, f: BinaryIO) -> ElfInfo:
         if sh["sh_type"] == "SHT_NOTE" and build_id is None and sh["sh_size"]:
             for note in sec.iter_notes():
                 if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":
-                    build_id = str(note["n_desc"]).lower()
+                    build_id = str(note["n_desc"]).lower() or None  # an empty note is no build-id
                     break
     is_pie = False
     has_interp = False
@@ -187,7 +187,9 @@ def debuglink_crc_offset(info: ElfInfo) -> int:
     with open(info.path, "rb") as f:
         f.seek(sec.offset)
         data = f.read(sec.size)
-    name_len = data.index(b"\0")
+    name_len = data.find(b"\0")
+    if name_len < 0 or ((name_len + 1 + 3) & ~3) + 4 > len(data):
+        raise ElfError(info.path, ".gnu_debuglink is malformed")
     return sec.offset + ((name_len + 1 + 3) & ~3)
 
 

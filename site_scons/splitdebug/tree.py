@@ -135,11 +135,12 @@ def _classify(stage_root: StageRoot, policy: Policy, path: Path, scan: Scan) -> 
     return Candidate(path, image, kind, info.build_id)
 
 
-def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo) -> list[tuple[Candidate, Placement, bool]]:
+def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo,
+         errors: list[str]) -> list[tuple[Candidate, Placement, bool]]:
     """Placement of each candidate; the bool says whether it writes its debug file.
 
     Same build-id twice: `reuse` writes the debug file once (dh_strip), `suffix` numbers the
-    second file's links .1, .2 … (rpm).
+    second file's links .1, .2 … (rpm). A file that cannot be placed is an error of its own.
     """
     seen: dict[str, int] = defaultdict(int)
     out = []
@@ -148,9 +149,13 @@ def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo) -> list[
             out.append((c, Placement(c.image, "", "", ()), False))
             continue
         n = seen[c.build_id]
-        seen[c.build_id] += 1
         dup = n if policy.duplicate_build_id == "suffix" else 0
-        out.append((c, layout.place(policy, c.image, c.build_id, pkg, dup), n == 0 or dup > 0))
+        try:
+            out.append((c, layout.place(policy, c.image, c.build_id, pkg, dup), n == 0 or dup > 0))
+        except SplitDebugError as err:
+            errors.append(str(err))
+            continue
+        seen[c.build_id] += 1
     return out
 
 
@@ -169,7 +174,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                     warnings=report_notes + list(scan.warnings), errors=list(scan.errors))
     if scan.errors:
         return report  # refused before anything was written
-    work = plan(policy, scan.candidates, pkg)
+    work = plan(policy, scan.candidates, pkg, report.errors)
 
     def one(item: tuple[Candidate, Placement, bool]) -> tuple[Candidate, Placement, rewrite.SplitResult | None]:
         c, place, write_debug = item
@@ -195,6 +200,8 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                 report.errors.append(str(err))
             except OSError as err:
                 report.errors.append(f"{cand.image}: {err.strerror}: {err.filename}")
+            except Exception as err:  # one odd file must not stop the tree; say what happened
+                report.errors.append(f"{cand.image}: unexpected {type(err).__name__}: {err}")
     debug_of: dict[Path, str] = {}
     counted: set[str] = set()
     for c, place, res in done:
