@@ -37,7 +37,7 @@ def test_redhat_defaults_match_rpm() -> None:
     pl = place(p, "/usr/bin/prog", bid, PackageInfo("demo", "1.0", "1", "x86_64"))
     assert pl.debug_file == "/usr/lib/debug/usr/bin/prog-1.0-1.x86_64.debug"
     rest = "c" * 38
-    assert {(l.path, l.target) for l in pl.links} == {
+    assert {(link.path, link.target) for link in pl.links} == {
         (f"/usr/lib/.build-id/ab/{rest}", "../../../bin/prog"),
         (f"/usr/lib/debug/.build-id/ab/{rest}.debug", "../../usr/bin/prog-1.0-1.x86_64.debug"),
         (f"/usr/lib/debug/.build-id/ab/{rest}", f"../../../.build-id/ab/{rest}"),

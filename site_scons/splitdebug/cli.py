@@ -17,11 +17,11 @@ SUBCOMMANDS = {"split": main_split}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="splitdebug", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="splitdebug", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"splitdebug {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in SUBCOMMANDS.items():
-        module.configure_parser(sub.add_parser(name, help=module.__doc__.splitlines()[0],
+        module.configure_parser(sub.add_parser(name, help=(module.__doc__ or name).splitlines()[0],
                                                description=module.__doc__))
     return parser
 

@@ -10,7 +10,8 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
+from collections.abc import Iterator
 
 from elftools.common.exceptions import ELFError as _PyElfError
 from elftools.elf.elffile import ELFFile
@@ -140,7 +141,7 @@ def _read(path: str, f: BinaryIO) -> ElfInfo:
         sections.append(Section(sec.name, str(sh["sh_type"]), int(sh["sh_flags"]),
                                 int(sh["sh_offset"]), int(sh["sh_size"])))
         if sh["sh_type"] == "SHT_NOTE" and build_id is None and sh["sh_size"]:
-            for note in sec.iter_notes():
+            for note in sec.iter_notes():  # type: ignore[attr-defined]
                 if note["n_type"] == "NT_GNU_BUILD_ID" and note["n_name"] == "GNU":
                     build_id = str(note["n_desc"]).lower() or None  # an empty note is no build-id
                     break
@@ -153,7 +154,7 @@ def _read(path: str, f: BinaryIO) -> ElfInfo:
         if seg["p_type"] == "PT_INTERP":
             has_interp = True
         elif seg["p_type"] == "PT_DYNAMIC" and dynamic_readable:
-            for tag in seg.iter_tags():
+            for tag in seg.iter_tags():  # type: ignore[attr-defined]
                 if tag.entry.d_tag == "DT_FLAGS_1" and tag.entry.d_val & DF_1_PIE:
                     is_pie = True
     return ElfInfo(

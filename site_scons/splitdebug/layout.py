@@ -25,7 +25,7 @@ class PackageInfo:
     release: str = ""
     arch: str = ""
 
-    def with_defaults(self) -> "PackageInfo":
+    def with_defaults(self) -> PackageInfo:
         return PackageInfo(self.package, self.version, self.release, self.arch or default_arch())
 
 

@@ -11,7 +11,8 @@ import os
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import yaml
 
@@ -89,7 +90,7 @@ class Policy:
         """Package fields ({version}, {release}…) the templates use: they must be supplied."""
         used: set[str] = set()
         templates = [self.debug_file, self.debuglink] + [
-            t for l in self.build_id_links for t in (l.link, l.target)]
+            t for link in self.build_id_links for t in (link.link, link.target)]
         for t in templates:
             used |= _fields(t)
         return used & {"package", "version", "release", "arch"}
@@ -153,7 +154,8 @@ class _Reader:
     def fail(self, node: yaml.Node, key: str | None, reason: str) -> PolicyError:
         return PolicyError(self.source, node.start_mark.line + 1, key, reason)
 
-    def mapping(self, node: yaml.Node, key: str | None, spec: dict[str, bool]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    def mapping(self, node: yaml.Node, key: str | None,
+                spec: dict[str, bool]) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Keys of a mapping node; `spec` says which keys exist and whether each is required."""
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, key, "expected a mapping")
@@ -214,7 +216,8 @@ class _Reader:
             "build_id_bytes": False, "require_export_list": False, "cflags": False,
         }
         m = self.mapping(root, None, spec)
-        get: Callable[[str], yaml.Node | None] = lambda k: m[k][1] if k in m else None
+        def get(k: str) -> yaml.Node | None:
+            return m[k][1] if k in m else None
 
         def opt(k: str, default: Any, read: Callable[[yaml.Node], Any]) -> Any:
             node = get(k)

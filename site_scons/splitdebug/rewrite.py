@@ -16,7 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import elfread
 from .errors import SplitDebugError, ToolError
@@ -33,7 +33,7 @@ class Tools:
     eu_strip: str = "eu-strip"
 
     @classmethod
-    def from_environ(cls, environ: dict[str, str] | None = None) -> "Tools":
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Tools:
         env = os.environ if environ is None else environ
         return cls(env.get("OBJCOPY", "objcopy"), env.get("STRIP", "strip"), env.get("EU_STRIP", "eu-strip"))
 
