@@ -48,6 +48,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
                         help="files split at once (default: the CPU count)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only warnings and errors")
+    parser.add_argument("--verbose", "-v", action="store_true", help="also list the files left alone, and why")
     parser.add_argument("root", type=Path, metavar="ROOT", help="the staging root (DESTDIR)")
 
 
@@ -64,6 +65,9 @@ def execute(args: argparse.Namespace) -> int:
             print(printable(f"split {image} -> {debug}"))
         for image in report.archives:
             print(printable(f"stripped archive {image}"))
+        if args.verbose:
+            for image, reason in report.skipped:
+                print(printable(f"left alone {image}: {reason}"))
         print(f"splitdebug: {len(report.split)} binaries split, {len(report.archives)} archives stripped, "
               f"{report.shipped_bytes} bytes shipped, {report.debug_bytes} bytes of debug info")
     return 1 if report.errors else 0

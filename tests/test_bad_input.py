@@ -1,0 +1,116 @@
+"""Bad input for `splitdebug split`: every odd file gets a reason, nothing crashes, valid files are split."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PROGRAM, compile_c, gdb_info_line, resolves, run_cli
+from splitdebug import elfread
+
+
+def _shstrtab(data: bytes) -> tuple[int, int]:
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, _, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    off = shoff + shstrndx * shentsize
+    return struct.unpack_from("<QQ", data, off + 0x18)
+
+
+@pytest.fixture
+def bad_tree(tmp_path: Path) -> dict[str, Path]:
+    root = tmp_path / "root"
+    good = compile_c(root / "usr/bin/good", PROGRAM)
+    data = good.read_bytes()
+    files: dict[str, Path] = {"root": root, "good": good}
+
+    def put(name: str, content: bytes, mode: int = 0o755) -> Path:
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(content)
+        p.chmod(mode)
+        files[name] = p
+        return p
+
+    put("usr/bin/script.sh", b"#!/bin/sh\necho hi\n")
+    put("usr/bin/data.bin", os.urandom(4096))
+    put("usr/bin/empty", b"")
+    put("usr/bin/header-only", data[:40])
+    past = bytearray(data)
+    struct.pack_into("<Q", past, 0x28, 10**9)
+    put("usr/bin/shoff-past-eof", bytes(past))
+    off, size = _shstrtab(data)
+    garbled = bytearray(data)
+    garbled[off:off + size] = b"\xff" * size
+    put("usr/bin/garbled-names", bytes(garbled))
+    obj_file = tmp_path / "module.o"
+    subprocess.run(["gcc", "-g", "-c", "-o", str(obj_file), "-x", "c", "-"], input=b"int init_module(void){return 0;}",
+                   check=True)
+    obj = obj_file.read_bytes()
+    put("usr/lib/modules/demo.ko", obj, 0o644)
+    put("usr/lib/demo.o", obj, 0o644)
+    os.symlink("loop-b", root / "usr/bin/loop-a")
+    os.symlink("loop-a", root / "usr/bin/loop-b")
+    os.symlink("/etc/passwd", root / "usr/bin/escape")
+    subprocess.run(["objcopy", "--only-keep-debug", str(good), str(root / "usr/lib/stray.debug")], check=True)
+    files["usr/lib/stray.debug"] = root / "usr/lib/stray.debug"
+    stripped = put("usr/bin/already-stripped", data)
+    subprocess.run(["strip", str(stripped)], check=True)
+    files["usr/bin/already-stripped"] = stripped
+    m32 = root / "usr/bin/thirty-two"
+    subprocess.run(["gcc", "-m32", "-g", "-Wl,--build-id", "-o", str(m32), "-x", "c", "-"],
+                   input=b"int main(void){return 0;}", check=True)
+    files["m32"] = m32
+    readonly = compile_c(root / "usr/bin/read-only", PROGRAM + "int ro;\n")
+    readonly.chmod(0o555)
+    files["readonly"] = readonly
+    weird = compile_c(root / "usr/bin/new\nline", PROGRAM + "int nl;\n")
+    files["weird"] = weird
+    undecodable = root / os.fsdecode(b"usr/bin/bad-\xff-name")
+    compile_c(undecodable, PROGRAM + "int ff;\n")
+    files["undecodable"] = undecodable
+    return files
+
+
+LEFT_ALONE = ["usr/bin/script.sh", "usr/bin/data.bin", "usr/bin/empty", "usr/bin/header-only",
+              "usr/bin/shoff-past-eof", "usr/lib/modules/demo.ko", "usr/lib/demo.o", "usr/lib/stray.debug",
+              "usr/bin/already-stripped", "usr/bin/garbled-names"]
+
+
+@pytest.mark.parametrize("policy", [("--policy", "debian"), ("--policy", "redhat", "--version", "1", "--release", "1")])
+def test_bad_inputs_are_left_alone_with_reasons(bad_tree: dict[str, Path], policy: tuple[str, ...]) -> None:
+    root = bad_tree["root"]
+    before = {name: bad_tree[name].read_bytes() for name in LEFT_ALONE}
+    proc = run_cli("split", *policy, "--verbose", root)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for line in proc.stderr.splitlines():
+        assert line.startswith("splitdebug: warning: "), line
+    assert "shoff-past-eof: section table runs past the end of the file" in proc.stderr
+    assert "header-only" in proc.stdout + proc.stderr
+    for name in LEFT_ALONE:
+        assert bad_tree[name].read_bytes() == before[name], name
+    assert "left alone /usr/lib/modules/demo.ko: ET_REL object" in proc.stdout
+    assert "left alone /usr/lib/stray.debug: debug file" in proc.stdout
+    assert "left alone /usr/bin/already-stripped: already stripped" in proc.stdout
+    assert "symlink points outside the staging root" in proc.stdout
+    assert "/usr/bin/new\\nline" in proc.stdout and "/usr/bin/bad-\\xff-name" in proc.stdout
+    assert (root / "usr/bin/escape").is_symlink() and Path("/etc/passwd").read_bytes()
+    debug_dir = root / "usr/lib/debug"
+    for key in ("good", "m32", "readonly", "weird", "undecodable"):
+        info = elfread.read_elf(bad_tree[key])
+        assert not info.has_debug and info.section(".gnu_debuglink") is not None, key
+    assert resolves(gdb_info_line(debug_dir, bad_tree["m32"], "main"), "")
+    assert (bad_tree["readonly"].stat().st_mode & 0o777) == 0o555
+
+
+def test_nonexistent_root_and_bad_policy_are_usage_errors(tmp_path: Path) -> None:
+    proc = run_cli("split", "--policy", "debian", tmp_path / "nope")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "not a directory" in proc.stderr
+    bad = tmp_path / "p.yaml"
+    bad.write_text("name: x\nfoo: 1\n")
+    proc = run_cli("split", "--policy", str(bad), tmp_path)
+    assert proc.returncode == 2 and f"{bad}:2: key 'foo': unknown key" in proc.stderr
