@@ -17,7 +17,7 @@ SCONSTRUCT = """
 env = Environment(tools=["default", "splitdebug"], ENV={"PATH": "%(wrap)s:" + os.environ["PATH"]},
                   CC="%(wrap)s/gcc", OBJCOPY="%(wrap)s/objcopy", EU_STRIP="%(wrap)s/eu-strip",
                   SPLITDEBUG_POLICY=ARGUMENTS.get("POLICY", "debian"), DESTDIR="#stage",
-                  PACKAGE_VERSION="1.0", PACKAGE_RELEASE="1")
+                  PACKAGE_NAME="demo", PACKAGE_VERSION="1.0", PACKAGE_RELEASE="1")
 if ARGUMENTS.get("NOBUILDID"):
     env["SPLITDEBUG_BUILDIDFLAGS"] = ["-Wl,--build-id=none"]
 if ARGUMENTS.get("CACHE"):
@@ -33,7 +33,8 @@ Default("stage")
 """
 
 SOURCES = {
-    "lib/demo.c": "int demo_value(int x) { return x + 40; }\n",
+    # With the tool, objects are compiled -fvisibility=hidden: the library marks its API.
+    "lib/demo.c": "__attribute__((visibility(\"default\"))) int demo_value(int x) { return x + 40; }\n",
     "a.c": "int demo_value(int);\nint main(void) { return demo_value(2) == 42 ? 0 : 1; }\n",
     "b.c": "static int bee(int x) { return x; }\nint main(void) { return bee(0); }\n",
     "c.c": "int main(void) { return 0; }\n",
