@@ -11,9 +11,15 @@ import os
 import sys
 
 from . import __version__, main_split
+from . import main_exports
+from . import main_check
+from . import main_package
 from .errors import SplitDebugError, printable
 
 SUBCOMMANDS = {"split": main_split}
+SUBCOMMANDS["exports"] = main_exports  # issue 3: splitdebug exports check|report|compare
+SUBCOMMANDS["check"] = main_check  # issue 4: splitdebug check
+SUBCOMMANDS["package"] = main_package  # issue 5: splitdebug package (rpm, deb)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("splitdebug: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `splitdebug … | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as err:
         if os.environ.get("SPLITDEBUG_TRACEBACK"):
             raise

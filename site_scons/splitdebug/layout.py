@@ -11,6 +11,7 @@ import platform
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from .errors import SplitDebugError
 from .policy import Policy
@@ -31,6 +32,35 @@ class PackageInfo:
 
 def default_arch() -> str:
     return platform.machine() or "noarch"
+
+
+# GNU multiarch tuples (Debian's /usr/lib/<multiarch>, dh_dwz's .dwz/<multiarch>/), by machine or
+# Debian architecture name. Read-only.
+MULTIARCH = MappingProxyType({
+    "x86_64": "x86_64-linux-gnu", "amd64": "x86_64-linux-gnu",
+    "aarch64": "aarch64-linux-gnu", "arm64": "aarch64-linux-gnu",
+    "i386": "i386-linux-gnu", "i686": "i386-linux-gnu",
+    "armv7l": "arm-linux-gnueabihf", "armhf": "arm-linux-gnueabihf",
+    "ppc64le": "powerpc64le-linux-gnu", "ppc64el": "powerpc64le-linux-gnu",
+    "s390x": "s390x-linux-gnu", "riscv64": "riscv64-linux-gnu",
+})
+
+
+def arch_of(policy: Policy, pkg: PackageInfo) -> str:
+    """{arch}: the given architecture, or this machine's, in the distribution's spelling."""
+    return policy.arch_name(pkg.arch or default_arch())
+
+
+def multiarch_of(arch: str) -> str:
+    return MULTIARCH.get(arch, f"{arch}-linux-gnu")
+
+
+def package_path(policy: Policy, template: str, pkg: PackageInfo) -> str:
+    """Expand a package-wide template (source_dir, dwz_multifile); relative results stay relative."""
+    arch = arch_of(policy, pkg)
+    text = template.format(debug_root=policy.debug_root, package=pkg.package, version=pkg.version,
+                           release=pkg.release, arch=arch, multiarch=multiarch_of(arch))
+    return posixpath.normpath(text) if text.startswith("/") else text
 
 
 @dataclass(frozen=True)
@@ -59,7 +89,8 @@ def _fields(policy: Policy, image_path: str, build_id: str | None, pkg: PackageI
         "name": posixpath.basename(image_path),
         "build_id": bid, "build_id_dir": bid[:2], "build_id_rest": bid[2:],
         "package": pkg.package, "version": pkg.version, "release": pkg.release,
-        "arch": pkg.arch or default_arch(), "dup": f".{dup}" if dup else "",
+        "arch": arch_of(policy, pkg), "multiarch": multiarch_of(arch_of(policy, pkg)),
+        "dup": f".{dup}" if dup else "",
     }
 
 
@@ -70,9 +101,10 @@ def _expand(template: str, fields: dict[str, str]) -> str:
 def check_package_fields(policy: Policy, pkg: PackageInfo) -> None:
     missing = sorted(k for k in policy.needs() if k != "arch" and not getattr(pkg, k))
     if missing:
+        scons_var = "PACKAGE_NAME" if missing[0] == "package" else f"PACKAGE_{missing[0].upper()}"
         raise SplitDebugError(
             f"policy {policy.name!r} names its debug files with {', '.join('{'+m+'}' for m in missing)}: "
-            f"give {' '.join('--' + m for m in missing)} (SCons: PACKAGE_{missing[0].upper()})")
+            f"give {' '.join('--' + m for m in missing)} (SCons: {scons_var})")
 
 
 def debuglink_name(policy: Policy, binary_name: str, build_id: str | None, pkg: PackageInfo) -> str:
@@ -95,8 +127,17 @@ def place(policy: Policy, image_path: str, build_id: str | None, pkg: PackageInf
         for spec in policy.build_id_links:
             link = _expand(spec.link, f)
             target = {"binary": binary, "debug_file": debug_file}.get(spec.target) or _expand(spec.target, f)
-            links.append(Link(link, posixpath.relpath(target, posixpath.dirname(link))))
+            links.append(Link(link, _relative(target, posixpath.dirname(link), spec.relative)))
     return Placement(f["dir"].rstrip("/") + "/" + f["name"], debug_file, debuglink, tuple(links))
+
+
+def _relative(target: str, start: str, style: str) -> str:
+    """`shortest` (../bin/prog) or `from_root`: up to / and down again, as rpm writes build-id
+    links (../../../../usr/bin/prog)."""
+    if style == "from_root":
+        depth = len([part for part in start.split("/") if part])
+        return "/".join([".."] * depth + [target.lstrip("/")])
+    return posixpath.relpath(target, start)
 
 
 def symlink_debug_link(policy: Policy, link_path: str, target_path: str, pkg: PackageInfo) -> Link | None:

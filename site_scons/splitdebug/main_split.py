@@ -49,13 +49,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="files split at once (default: the CPU count)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only warnings and errors")
     parser.add_argument("--verbose", "-v", action="store_true", help="also list the files left alone, and why")
+    parser.add_argument("--source-root", type=Path, metavar="DIR",
+                        help="the directory the binaries were built in: debugedit rewrites DWARF paths under it "
+                             "to the policy's source_dir, and the sources they name are copied into the tree")
     parser.add_argument("root", type=Path, metavar="ROOT", help="the staging root (DESTDIR)")
 
 
 def execute(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     report = split_tree(stage_from(args), policy, package_from(args), jobs=args.jobs,
-                        tools=Tools.from_environ())
+                        tools=Tools.from_environ(), source_root=args.source_root)
     for w in report.warnings:
         print(f"splitdebug: warning: {printable(w)}", file=sys.stderr)
     for e in report.errors:
@@ -68,6 +71,10 @@ def execute(args: argparse.Namespace) -> int:
         if args.verbose:
             for image, reason in report.skipped:
                 print(printable(f"left alone {image}: {reason}"))
+        if report.dwz_multifile:
+            print(printable(f"dwz multifile {report.dwz_multifile}"))
+        for image in report.sources:
+            print(printable(f"source {image}"))
         print(f"splitdebug: {len(report.split)} binaries split, {len(report.archives)} archives stripped, "
               f"{report.shipped_bytes} bytes shipped, {report.debug_bytes} bytes of debug info")
     return 1 if report.errors else 0

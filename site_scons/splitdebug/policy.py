@@ -21,9 +21,11 @@ from .errors import PolicyError
 # Fields a path template may use; values are filled in by layout.py.
 PATH_FIELDS = frozenset({
     "debug_root", "path", "dir", "name", "build_id", "build_id_dir", "build_id_rest",
-    "package", "version", "release", "arch", "dup",
+    "package", "version", "release", "arch", "multiarch", "dup",
 })
 DEBUGLINK_FIELDS = PATH_FIELDS | {"debug_file_name"}
+# Package-wide templates (sources directory, dwz multifile): no per-binary fields.
+PACKAGE_FIELDS = frozenset({"package", "version", "release", "arch", "multiarch"})
 LINK_TARGETS = ("binary", "debug_file")  # or a path template
 
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
@@ -32,6 +34,10 @@ COMPRESSIONS = ("none", "zlib", "zstd")
 DUPLICATES = ("reuse", "suffix")
 SYMLINKED = ("ignore", "debug_link")
 MISSING_BUILD_ID = ("error", "warn")
+LINK_STYLES = ("shortest", "from_root")  # ../bin/prog, or rpm's ../../../../usr/bin/prog
+DWZ_MODES = ("none", "single", "multifile")
+DWZ_ALTLINKS = ("absolute", "relative")  # dh_dwz's -M /usr/lib/debug/.dwz/…, find-debuginfo's -r
+PACKAGE_FORMATS = ("none", "rpm", "deb")
 KINDS = ("executable", "shared_library", "static_archive")
 
 
@@ -41,6 +47,7 @@ class BuildIdLink:
 
     link: str
     target: str  # "binary", "debug_file" or a path template
+    relative: str = "shortest"  # how the relative target is spelled: LINK_STYLES
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,26 @@ class Policy:
     build_id_bytes: tuple[int, ...]
     require_export_list: bool
     cflags: tuple[str, ...] = field(default=())
+    # Where DWARF source paths point (-ffile-prefix-map / debugedit); absolute: sources shipped there.
+    source_dir: str | None = None
+    dwz: str = "none"
+    dwz_multifile: str | None = None
+    dwz_altlink: str = "absolute"
+    package_format: str = "none"
+    arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
+
+    @property
+    def ships_sources(self) -> bool:
+        """Sources referenced by DWARF are copied into the tree (rpm's -debugsource)."""
+        return self.source_dir is not None and self.source_dir.startswith(("/", "{debug_root}"))
+
+    def arch_name(self, machine: str) -> str:
+        """The distribution's name of an architecture (Debian: x86_64 -> amd64)."""
+        return dict(self.arch_names).get(machine, machine)
+
+    def source_needs(self) -> set[str]:
+        """Package fields the sources directory uses (only needed when sources are mapped)."""
+        return _fields(self.source_dir or "") & {"package", "version", "release"}
 
     @property
     def uses_build_id_path(self) -> bool:
@@ -116,7 +143,8 @@ def available_policies() -> list[str]:
 def load_policy(name_or_path: str | os.PathLike[str]) -> Policy:
     """Load a policy by name (`debian`) or by path to a YAML file."""
     text = os.fspath(name_or_path)
-    if os.sep in text or text.endswith((".yaml", ".yml")) or os.path.exists(text):
+    # A name unless it looks like a path: `debian/` beside a debian/rules must not shadow `debian`.
+    if os.sep in text or text.endswith((".yaml", ".yml")) or os.path.isfile(text):
         path = Path(text)
     else:
         path = configs_dir() / f"{text}.yaml"
@@ -214,6 +242,8 @@ class _Reader:
             "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
             "compress_debug_sections": False, "debug_file_mode": False, "missing_build_id": False,
             "build_id_bytes": False, "require_export_list": False, "cflags": False,
+            "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
+            "package_format": False, "arch_names": False,
         }
         m = self.mapping(root, None, spec)
         def get(k: str) -> yaml.Node | None:
@@ -230,6 +260,10 @@ class _Reader:
         if not 0 <= mode <= 0o7777:
             raise self.fail(m["debug_file_mode"][1], "debug_file_mode", "not a file mode (write it 0644)")
         lengths = opt("build_id_bytes", (20,), lambda n: self.int_list(n, "build_id_bytes"))
+        dwz = opt("dwz", "none", lambda n: self.choice(n, "dwz", DWZ_MODES))
+        multifile = opt("dwz_multifile", None, lambda n: self.image_template(n, "dwz_multifile"))
+        if dwz == "multifile" and multifile is None:
+            raise self.fail(m["dwz"][1], "dwz", "multifile needs dwz_multifile (its path template)")
         return Policy(
             name=str(self.scalar(m["name"][1], "name", str)),
             source=self.source,
@@ -255,7 +289,42 @@ class _Reader:
             require_export_list=opt("require_export_list", False,
                                     lambda n: self.scalar(n, "require_export_list", bool)),
             cflags=opt("cflags", (), lambda n: self.str_list(n, "cflags") or ()),
+            source_dir=opt("source_dir", None, self.source_dir),
+            dwz=dwz,
+            dwz_multifile=multifile,
+            dwz_altlink=opt("dwz_altlink", "absolute", lambda n: self.choice(n, "dwz_altlink", DWZ_ALTLINKS)),
+            package_format=opt("package_format", "none",
+                               lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
+            arch_names=opt("arch_names", (), self.arch_names),
         )
+
+    def image_template(self, node: yaml.Node, key: str) -> str | None:
+        """A package-wide path template in the image (null for none)."""
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return None
+        value = self.template(node, key, PACKAGE_FIELDS | {"debug_root"})
+        if not value.startswith(("/", "{debug_root}")):
+            raise self.fail(node, key, "must be an absolute path (start with / or {debug_root})")
+        return value
+
+    def source_dir(self, node: yaml.Node) -> str | None:
+        """Null (leave DWARF paths alone), "." or a relative path (dpkg-buildflags' fixfilepath), or
+        an absolute directory where the sources are also shipped."""
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return None
+        value = self.template(node, "source_dir", PACKAGE_FIELDS | {"debug_root"})
+        if not value or any(c in value for c in "\n\0=") or value.startswith("-"):
+            raise self.fail(node, "source_dir", "must be a directory name (no '=', newline or leading '-')")
+        return value
+
+    def arch_names(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, "arch_names", "expected a mapping of machine name to architecture name")
+        out = []
+        for knode, vnode in node.value:
+            machine = str(self.scalar(knode, "arch_names", str))
+            out.append((machine, str(self.scalar(vnode, f"arch_names.{machine}", str))))
+        return tuple(out)
 
     def int_list(self, node: yaml.Node, key: str) -> tuple[int, ...]:
         if not isinstance(node, yaml.SequenceNode) or not node.value:
@@ -271,12 +340,14 @@ class _Reader:
             raise self.fail(node, "build_id_links", "expected a list of {link, target}")
         out = []
         for item in node.value:
-            m = self.mapping(item, "build_id_links", {"link": True, "target": True})
+            m = self.mapping(item, "build_id_links", {"link": True, "target": True, "relative": False})
             link = self.template(m["link"][1], "build_id_links.link", PATH_FIELDS)
             target = self.template(m["target"][1], "build_id_links.target", PATH_FIELDS)
             if "{build_id" not in link:
                 raise self.fail(m["link"][1], "build_id_links.link", "a build-id link must use {build_id…}")
-            out.append(BuildIdLink(link, target))
+            style = (self.choice(m["relative"][1], "build_id_links.relative", LINK_STYLES)
+                     if "relative" in m else "shortest")
+            out.append(BuildIdLink(link, target, style))
         return tuple(out)
 
 

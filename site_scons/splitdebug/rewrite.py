@@ -80,12 +80,14 @@ def commit(tmp: Path, dest: Path, mode: int | None = None) -> None:
 
 
 def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
-                 debuglink: str, tools: Tools, write_debug: bool = True) -> SplitResult:
+                 debuglink: str, tools: Tools, write_debug: bool = True, compress: bool = True) -> SplitResult:
     """Strip `src` into `stripped_out` and extract its debug info into `debug_out`.
 
     The debug file lands first: a run killed between the two renames leaves a debug file without
     its stripped binary (redone next time), never a stripped binary whose debug file is missing.
     With write_debug=False (a duplicate build-id whose debug file exists) only the binary is written.
+    With compress=False the debug sections stay uncompressed whatever the policy says: dwz runs
+    later over the whole tree and cannot read compressed input (`recompress_debug` follows it).
     """
     flags = policy.strip.for_kind(kind)
     if flags is None:
@@ -94,17 +96,17 @@ def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Poli
     with scratch_dir(stripped_out.parent) as tmp:
         dbg = tmp / debuglink  # named as the debuglink: objcopy and eu-strip take the name from it
         out = tmp / "stripped"
-        compress = policy.compress_debug_sections
+        compression = policy.compress_debug_sections if compress else "none"
         if policy.tool == "binutils":
             argv = [tools.objcopy, "--only-keep-debug"]
-            if compress != "none":
-                argv.append(f"--compress-debug-sections={compress}")
+            if compression != "none":
+                argv.append(f"--compress-debug-sections={compression}")
             run(argv + [str(src), str(dbg)], src)
             run([tools.objcopy, *flags, f"--add-gnu-debuglink={dbg}", str(src), str(out)], src)
         else:
             run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
-            if compress != "none":
-                run([tools.objcopy, f"--compress-debug-sections={compress}", str(dbg)], dbg)
+            if compression != "none":
+                run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
             # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
             set_debuglink_crc(out, elfread.crc32_file(dbg))
         if policy.keep_symbols == "minidebuginfo":
@@ -163,3 +165,16 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     xz = tmp / "mini.xz"
     xz.write_bytes(lzma.compress(mini.read_bytes(), format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64))
     run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
+
+
+def recompress_debug(path: Path, compression: str, tools: Tools) -> None:
+    """Set a debug file's section compression (`none` decompresses), atomically, keeping its mode.
+
+    The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
+    """
+    flag = "--decompress-debug-sections" if compression == "none" else f"--compress-debug-sections={compression}"
+    mode = stat_mode(path)
+    with scratch_dir(path.parent) as tmp:
+        out = tmp / path.name
+        run([tools.objcopy, flag, str(path), str(out)], path)
+        commit(out, path, mode)

@@ -23,6 +23,8 @@ import SCons.Script
 import SCons.Util
 
 from . import elfread, layout, rewrite, stage
+from . import scons_exports
+from . import scons_distro
 from .errors import SplitDebugError
 from .layout import Link, PackageInfo, StageRoot
 from .policy import Policy, load_policy
@@ -47,7 +49,8 @@ def generate(env: Any) -> None:
         SPLITDEBUG_BUILDIDFLAGS=["-Wl,--build-id=sha1"],
         SPLITDEBUG_STRIPPEDDIR="stripped",
         SPLITDEBUG_DEBUGSUFFIX=".debug",
-        SPLITDEBUG_RECORDDIR="#.splitdebug",
+        # Stage records live beside each linked binary (the build tree), in this subdirectory.
+        SPLITDEBUG_RECORDDIR=".staged",
         SPLITDEBUGCOM=SCons.Action.Action(split_action, "$SPLITDEBUGCOMSTR", varlist=SPLIT_VARS),
         SPLITDEBUGCOMSTR="Splitting debug info ($SPLITDEBUG_POLICY) of $TARGET",
         SPLITDEBUG_STAGECOMSTR="Staging ($SPLITDEBUG_POLICY) ${SOURCES[0]} -> ${TARGETS[0]}",
@@ -77,6 +80,8 @@ def generate(env: Any) -> None:
         action=SCons.Action.Action(stage_action, "$SPLITDEBUG_STAGECOMSTR",
                                    varlist=["SPLITDEBUG_POLICY", "DESTDIR"] + PACKAGE_VARS))
     env.AddMethod(install_stripped, "InstallStripped")
+    scons_exports.generate(env)  # export lists (issue 3): visibility, version script, post-link check
+    scons_distro.generate(env)  # issue 5: -ffile-prefix-map per policy, SplitDebugPackage
 
 
 def _first_target_only(func: Any) -> Any:
@@ -136,9 +141,10 @@ def split_action(target: list[Any], source: list[Any], env: Any) -> int:
     return 0
 
 
-def _record_path(env: Any, dest: Any, name: str) -> Any:
+def _record_path(env: Any, dest: Any, node: Any) -> Any:
+    name = node.name
     key = hashlib.sha1(f"{env.subst('$SPLITDEBUG_POLICY')}\0{dest.abspath}/{name}".encode()).hexdigest()[:12]
-    return env.Dir("$SPLITDEBUG_RECORDDIR").File(f"{name}.{key}.staged.json")
+    return node.dir.Dir(env.subst("$SPLITDEBUG_RECORDDIR")).File(f"{name}.{key}.json")
 
 
 def _stage_root(env: Any) -> Path:
@@ -156,7 +162,7 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
     if not Path(dest.abspath).is_relative_to(root):
         raise SCons.Errors.UserError(f"InstallStripped: {dest.abspath} is not under DESTDIR={root}")
     policy = _policy(env)
-    out = []
+    out: list[Any] = []
     for node in env.Flatten([targets]):
         node = env.File(node) if isinstance(node, str) else node
         outputs = getattr(node.attributes, "splitdebug", None) if hasattr(node, "attributes") else None
@@ -167,7 +173,7 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
             raise SCons.Errors.UserError(
                 f"InstallStripped: {node} was not linked with the splitdebug tool loaded")
         stripped, debug = outputs
-        record = _record_path(env, dest, node.name)
+        record = _record_path(env, dest, node)
         tgts = [dest.File(node.name), record]
         if not policy.uses_build_id_path:
             image = StageRoot(root).image_path(Path(dest.File(node.name).abspath))
@@ -183,6 +189,9 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
         env.Precious(record)
         if SCons.Script.GetOption("clean"):
             env.Clean(nodes[0], [str(p) for p in _recorded(Path(record.abspath))])
+            sources_dir = scons_distro.sources_dir(env, root, policy)
+            if sources_dir is not None:
+                env.Clean(nodes[0], str(sources_dir))
         out.extend(n for n in nodes if n is not record)
     return out
 
@@ -225,6 +234,8 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
                 links.append(dl)
         for link in links:
             entries.append(stage.install_symlink(root, policy, link))
+        # Sources are shared by binaries, so they are not in this binary's record (scons -c removes the dir).
+        scons_distro.stage_sources(env, root, policy, pkg, Path(libnode.abspath))
         for stale in set(_recorded(record)) - set(entries):
             if stale.is_symlink() or stale.is_file():
                 stale.unlink()

@@ -8,13 +8,14 @@ threads keep both cores busy without a Python process per file. Links come last,
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import elfread, layout, rewrite, stage
+from . import dwz, elfread, layout, rewrite, sources, stage
 from .errors import SplitDebugError
 from .layout import PackageInfo, Placement, StageRoot
 from .policy import Policy
@@ -49,6 +50,8 @@ class Report:
     errors: list[str] = field(default_factory=list)
     shipped_bytes: int = 0
     debug_bytes: int = 0
+    sources: list[str] = field(default_factory=list)  # image paths of the sources copied in
+    dwz_multifile: str | None = None
 
 
 def _skip_dirs(stage_root: StageRoot, policy: Policy) -> set[Path]:
@@ -143,15 +146,20 @@ def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo,
     second file's links .1, .2 … (rpm). A file that cannot be placed is an error of its own.
     """
     seen: dict[str, int] = defaultdict(int)
+    dup_of = _dup_numbers(candidates) if policy.duplicate_build_id == "suffix" else {}
     out = []
     for c in candidates:
         if c.kind == "static_archive" or c.build_id is None:
             out.append((c, Placement(c.image, "", "", ()), False))
             continue
         n = seen[c.build_id]
-        dup = n if policy.duplicate_build_id == "suffix" else 0
+        dup = dup_of.get(c.image, n) if policy.duplicate_build_id == "suffix" else 0
         try:
-            out.append((c, layout.place(policy, c.image, c.build_id, pkg, dup), n == 0 or dup > 0))
+            placed = layout.place(policy, c.image, c.build_id, pkg, dup)
+            if dup_of and c.aliases:
+                placed = _with_alias_links(policy, c, pkg, placed, dup_of)
+            # `reuse` shares a debug file named by build-id; a path-named one is every binary's own.
+            out.append((c, placed, n == 0 or dup > 0 or not policy.uses_build_id_path))
         except SplitDebugError as err:
             errors.append(str(err))
             continue
@@ -159,12 +167,43 @@ def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo,
     return out
 
 
+def _alias_images(c: Candidate) -> list[str]:
+    here = posixpath.dirname(c.image)
+    return [posixpath.normpath(posixpath.join(here, os.path.relpath(a, c.path.parent).replace(os.sep, "/")))
+            for a in c.aliases]
+
+
+def _dup_numbers(candidates: list[Candidate]) -> dict[str, int]:
+    """rpm numbers every name of one build-id in path order, hard links included: {image: n}."""
+    names = sorted((image, c.build_id) for c in candidates if c.build_id and c.kind != "static_archive"
+                   for image in (c.image, *_alias_images(c)))
+    count: dict[str, int] = defaultdict(int)
+    out = {}
+    for image, build_id in names:
+        out[image] = count[build_id]
+        count[build_id] += 1
+    return out
+
+
+def _with_alias_links(policy: Policy, c: Candidate, pkg: PackageInfo, placed: Placement,
+                      dup_of: dict[str, int]) -> Placement:
+    """Hard links are names of their own to rpm: each gets its numbered build-id links."""
+    extra = [link for image in _alias_images(c)
+             for link in layout.place(policy, image, c.build_id, pkg, dup_of[image]).links]
+    return Placement(placed.binary, placed.debug_file, placed.debuglink, placed.links + tuple(extra))
+
+
 def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs: int,
-               tools: rewrite.Tools) -> Report:
+               tools: rewrite.Tools, source_root: Path | None = None) -> Report:
+    """Split every candidate; with `source_root`, DWARF paths under it are rewritten to the
+    policy's source_dir first (debugedit) and the sources named are copied into the tree."""
     layout.check_package_fields(policy, pkg)
     missing = tools.missing(policy)
     if missing:
         raise SplitDebugError(f"needed tools not found: {', '.join(missing)}")
+    smap, debugedit = _source_mapping(policy, pkg, source_root)
+    dwz_tool = _dwz_tool(policy)
+    named_sources: dict[str, list[str]] = {}
     report_notes: list[str] = []
     for leftover in stage.sweep_leftovers(stage_root.root):
         scan_note = f"{stage_root.image_path(leftover)}: removed what an interrupted run left"
@@ -186,8 +225,11 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         for link in place.links:
             stage.install_symlink(stage_root, policy, link)
         debug_fs = stage_root.fs_path(policy, place.debug_file)
-        res = rewrite.split_binary(c.path, c.path, debug_fs, policy=policy, kind=c.kind,
-                                   debuglink=place.debuglink, tools=tools, write_debug=write_debug)
+        with sources.mapped(c.path, smap, debugedit) as (src, names):
+            res = rewrite.split_binary(src, c.path, debug_fs, policy=policy, kind=c.kind,
+                                       debuglink=place.debuglink, tools=tools, write_debug=write_debug,
+                                       compress=dwz_tool is None)
+        named_sources[c.image] = names
         return c, place, res
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -228,8 +270,54 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                 stage.install_symlink(stage_root, policy, dl)
             except (SplitDebugError, OSError) as err:
                 report.errors.append(f"{dl.path}: {err}")
+    if dwz_tool is not None and (debug_of or not scan.candidates):
+        _run_dwz(stage_root, policy, pkg, tools, dwz_tool, report, jobs)
+    if smap is not None and source_root is not None and policy.ships_sources:
+        names = sorted({n for found in named_sources.values() for n in found})
+        report.sources, lost = sources.copy_sources(names, source_root, stage_root, policy, smap.dest)
+        report.warnings += [f"{smap.base}/{n}: named by the debug info but not found" for n in lost]
     report.split.sort()
     return report
+
+
+def _source_mapping(policy: Policy, pkg: PackageInfo,
+                    source_root: Path | None) -> tuple[sources.SourceMap | None, str | None]:
+    if source_root is None:
+        return None, None
+    if policy.source_dir is None:
+        raise SplitDebugError(f"--source-root: policy {policy.name!r} has no source_dir to map source paths to")
+    if not source_root.is_dir():
+        raise SplitDebugError(f"{source_root}: not a directory")
+    return sources.source_map(policy, pkg, source_root), sources.require_debugedit()
+
+
+def _dwz_tool(policy: Policy) -> str | None:
+    if policy.dwz == "none":
+        return None
+    tool = dwz.find_dwz()
+    if tool is None:
+        raise SplitDebugError(f"policy {policy.name!r} runs dwz, which is not installed (apt-get install dwz)")
+    return tool
+
+
+def _run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, tools: rewrite.Tools, tool: str,
+             report: Report, jobs: int) -> None:
+    """The tree-level pass once every file is split: dwz, compression, CRCs (dwz.py).
+
+    Over every split binary of the tree, not only this run's: a run killed during the pass is
+    finished by the next one (files dwz already did are skipped, CRCs fixed where stale).
+    """
+    try:
+        pairs = dwz.shipped_pairs(stage_root, policy, pkg)
+        if not pairs:
+            return
+        result = dwz.run_dwz(stage_root, policy, pkg, pairs, tools, tool, jobs=jobs)
+    except (SplitDebugError, OSError) as err:
+        report.errors.append(f"dwz pass: {err}")
+        return
+    report.warnings += result.warnings
+    report.dwz_multifile = result.multifile
+    report.debug_bytes = result.bytes_after
 
 
 def _relink_aliases(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, c: Candidate, place: Placement) -> None:
@@ -264,7 +352,10 @@ def totals(root: str | os.PathLike[str], policy: Policy) -> Totals:
                 debug += p.stat().st_size
             elif elfread.is_elf(p):
                 try:
-                    if elfread.read_elf(p).section(".gnu_debuglink") is not None:
+                    info = elfread.read_elf(p)
+                    if info.is_debug_file:  # beside the binary, as Yocto's <dir>/.debug/<name>
+                        debug += p.stat().st_size
+                    elif info.section(".gnu_debuglink") is not None:
                         binaries += 1
                         shipped += p.stat().st_size
                 except SplitDebugError:
