@@ -114,3 +114,21 @@ def test_nonexistent_root_and_bad_policy_are_usage_errors(tmp_path: Path) -> Non
     bad.write_text("name: x\nfoo: 1\n")
     proc = run_cli("split", "--policy", str(bad), tmp_path)
     assert proc.returncode == 2 and f"{bad}:2: key 'foo': unknown key" in proc.stderr
+
+
+@pytest.mark.parametrize("escape", ["usr/lib/debug", "usr/lib/.build-id"])
+def test_symlinked_directory_out_of_root_is_never_written_through(tmp_path: Path, escape: str) -> None:
+    root = tmp_path / "root"
+    prog = compile_c(root / "usr/bin/prog", PROGRAM)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / escape).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(outside, root / escape)
+    before = prog.read_bytes()
+    proc = run_cli("split", "--policy", "redhat", "--package", "p", "--version", "1", "--release", "1", root)
+    assert proc.returncode == 1
+    assert "leads out of the staging root; not written through" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(outside.rglob("*")) == []  # nothing written outside
+    if escape == "usr/lib/debug":
+        assert prog.read_bytes() == before  # its debug file could not be placed: the binary is untouched

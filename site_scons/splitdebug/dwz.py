@@ -166,7 +166,7 @@ def _multifile(stage_root: StageRoot, policy: Policy, pkg: PackageInfo,
         n += 1
         image = f"{base}.{n}"
     fs = stage_root.fs_path(policy, image)
-    fs.parent.mkdir(parents=True, exist_ok=True)  # dwz does not create it
+    stage.make_dir_inside(stage_root, fs.parent)  # dwz does not create it
     return image, fs
 
 

@@ -219,9 +219,11 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
             raise SplitDebugError(f"{image}: the binary's debuglink {carried and carried[0]!r} does not "
                                   f"match the policy's {place.debuglink!r} (installed under another name?)")
         entries: list[Path] = []
+        stage.make_dir_inside(root, binary_fs.parent)
         stage.install_file(stripped, binary_fs)
         entries.append(binary_fs)
         debug_fs = root.fs_path(policy, place.debug_file)
+        stage.make_dir_inside(root, debug_fs.parent)
         stage.install_file(debug, debug_fs, policy.debug_file_mode)
         entries.append(debug_fs)
         links = list(place.links)

@@ -151,6 +151,7 @@ def copy_sources(names: Iterable[str], from_dir: Path, stage_root: StageRoot, po
         if not dest.is_relative_to(dest_root):
             continue
         if not (dest.is_file() and _unchanged(dest, st)):
+            stage.make_dir_inside(stage_root, dest.parent)
             stage.install_file(src, dest, SOURCE_MODE)
             os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
         written.append(image)

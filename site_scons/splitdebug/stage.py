@@ -51,7 +51,7 @@ def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
     if link.target.startswith("/") or resolved.startswith("/.."):
         raise SplitDebugError(f"{link.path}: link target {link.target!r} leaves the staging root")
     fs = stage.fs_path(policy, link.path)
-    fs.parent.mkdir(parents=True, exist_ok=True)
+    make_dir_inside(stage, fs.parent)
     if fs.is_symlink() and os.readlink(fs) == link.target:
         return fs
     tmp = fs.parent / f"{TEMP_PREFIX}{os.getpid()}-{fs.name}.sym"
@@ -60,6 +60,32 @@ def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
     os.symlink(link.target, tmp)
     os.replace(tmp, fs)
     return fs
+
+
+def make_dir_inside(stage: StageRoot, directory: Path) -> None:
+    """Create `directory` (and parents) under its root, never through a symlink that leaves the root.
+
+    A staging tree may hold a symlinked `usr/lib/debug` or `.build-id` pointing anywhere; writing
+    through it would modify files outside the package.
+    """
+    bases = [b for b in (stage.debug_dir, stage.root) if b is not None]
+    base = next((b for b in bases if directory == b or directory.is_relative_to(b)), None)
+    if base is None:
+        raise SplitDebugError(f"{directory}: not under the staging root")
+    base.mkdir(parents=True, exist_ok=True)  # the root itself is the user's choice
+    current = base
+    for part in directory.relative_to(base).parts:
+        current = current / part
+        if not current.is_symlink() and not current.exists():
+            try:
+                current.mkdir()
+            except FileExistsError:  # another worker made it first: check what it is below
+                pass
+        if current.is_symlink():
+            if not inside(base, current):
+                raise SplitDebugError(f"{current}: a symlink that leads out of the staging root; not written through")
+        elif not current.is_dir():
+            raise SplitDebugError(f"{current}: not a directory")
 
 
 def inside(root: Path, path: Path) -> bool:

@@ -222,9 +222,10 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
             return c, place, None
         # Order matters for a run killed part-way: links first (a rerun makes them again), then
         # the debug file, then the stripped binary. Once the binary is stripped, all of it exists.
+        debug_fs = stage_root.fs_path(policy, place.debug_file)
+        stage.make_dir_inside(stage_root, debug_fs.parent)
         for link in place.links:
             stage.install_symlink(stage_root, policy, link)
-        debug_fs = stage_root.fs_path(policy, place.debug_file)
         with sources.mapped(c.path, smap, debugedit) as (src, names):
             res = rewrite.split_binary(src, c.path, debug_fs, policy=policy, kind=c.kind,
                                        debuglink=place.debuglink, tools=tools, write_debug=write_debug,
