@@ -132,3 +132,43 @@ def test_symlinked_directory_out_of_root_is_never_written_through(tmp_path: Path
     assert list(outside.rglob("*")) == []  # nothing written outside
     if escape == "usr/lib/debug":
         assert prog.read_bytes() == before  # its debug file could not be placed: the binary is untouched
+
+
+def _big_endian_elf(tmp_path: Path) -> Path:
+    """A real big-endian ELF (s390x) with DWARF and a build-id, from the cross assembler and linker."""
+    src = tmp_path / "start.s"
+    src.write_text("\t.text\n\t.globl _start\n_start:\n\tlghi %r2,0\n\tsvc 1\n")
+    subprocess.run(["s390x-linux-gnu-as", "-g", str(src), "-o", str(tmp_path / "start.o")], check=True)
+    out = tmp_path / "bigend"
+    subprocess.run(["s390x-linux-gnu-ld", "--build-id", str(tmp_path / "start.o"), "-o", str(out)], check=True)
+    return out
+
+
+@pytest.mark.parametrize("policy", [("--policy", "debian"), ("--policy", "redhat", "--package", "p", "--version", "1", "--release", "1")])
+def test_big_endian_elf_is_skipped_with_a_reason_or_split_with_cross_tools(tmp_path: Path, policy: tuple[str, ...]) -> None:
+    import zlib
+
+    from conftest import env_with_package
+    big = _big_endian_elf(tmp_path)
+    info = elfread.read_elf(big)
+    assert not info.little_endian and info.machine == "EM_S390" and info.build_id and info.has_debug
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    shipped = root / "usr/bin/bigend"
+    shipped.write_bytes(big.read_bytes())
+    shipped.chmod(0o755)
+    proc = run_cli("split", *policy, root)
+    assert proc.returncode == 0, proc.stderr
+    assert "cannot read EM_S390 ELF files; left alone" in proc.stderr and "Traceback" not in proc.stderr
+    assert shipped.read_bytes() == big.read_bytes() and not list(root.rglob(".splitdebug-*"))
+    if policy[1] != "debian":
+        return
+    env = env_with_package()
+    env.update(OBJCOPY="s390x-linux-gnu-objcopy", STRIP="s390x-linux-gnu-strip")
+    proc = run_cli("split", *policy, root, env=env)
+    assert proc.returncode == 0, proc.stderr
+    info = elfread.read_elf(shipped)
+    assert not info.has_debug
+    name, crc = elfread.read_debuglink(shipped, info)
+    debug = root / "usr/lib/debug/.build-id" / info.build_id[:2] / name
+    assert crc == zlib.crc32(debug.read_bytes()) and elfread.read_elf(debug).build_id == info.build_id

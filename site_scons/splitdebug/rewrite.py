@@ -89,6 +89,15 @@ def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Poli
     With compress=False the debug sections stay uncompressed whatever the policy says: dwz runs
     later over the whole tree and cannot read compressed input (`recompress_debug` follows it).
     """
+    try:
+        return _split_binary(src, stripped_out, debug_out, policy=policy, kind=kind, debuglink=debuglink,
+                             tools=tools, write_debug=write_debug, compress=compress)
+    except ToolError as err:  # name the input, not one of our temporary files
+        raise ToolError(str(src), err.argv, err.stderr) from None
+
+
+def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
+                  debuglink: str, tools: Tools, write_debug: bool, compress: bool) -> SplitResult:
     flags = policy.strip.for_kind(kind)
     if flags is None:
         raise SplitDebugError(f"{src}: policy {policy.name!r} does not strip {kind.replace('_', ' ')}s")

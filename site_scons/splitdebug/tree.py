@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dwz, elfread, layout, rewrite, sources, stage
-from .errors import SplitDebugError
+from .errors import SplitDebugError, ToolError
 from .layout import PackageInfo, Placement, StageRoot
 from .policy import Policy
 
@@ -30,6 +30,7 @@ class Candidate:
     kind: str  # executable, shared_library, static_archive
     build_id: str | None
     aliases: tuple[Path, ...] = ()
+    machine: str = ""
 
 
 @dataclass
@@ -86,7 +87,8 @@ def scan_tree(stage_root: StageRoot, policy: Policy) -> Scan:
         paths.sort()
         cand = _classify(stage_root, policy, paths[0], scan)
         if cand is not None:
-            scan.candidates.append(Candidate(cand.path, cand.image, cand.kind, cand.build_id, tuple(paths[1:])))
+            scan.candidates.append(Candidate(cand.path, cand.image, cand.kind, cand.build_id, tuple(paths[1:]),
+                                             cand.machine))
     scan.candidates.sort(key=lambda c: c.image)
     processed = {c.path.resolve(): c for c in scan.candidates}
     for link in links:
@@ -135,7 +137,7 @@ def _classify(stage_root: StageRoot, policy: Policy, path: Path, scan: Scan) -> 
     if len(info.build_id) // 2 not in policy.build_id_bytes:
         scan.warnings.append(f"{image}: build-id of {len(info.build_id) // 2} bytes "
                              f"(policy expects {'/'.join(map(str, policy.build_id_bytes))})")
-    return Candidate(path, image, kind, info.build_id)
+    return Candidate(path, image, kind, info.build_id, machine=info.machine)
 
 
 def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo,
@@ -234,11 +236,23 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         return c, place, res
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [(item[0], pool.submit(one, item)) for item in work]
+        # Largest files first: with few workers, a big file started last would leave the others idle.
+        by_size = sorted(work, key=lambda item: -_size(item[0].path))
+        submitted = {id(item): pool.submit(one, item) for item in by_size}
+        futures = [(item[0], submitted[id(item)]) for item in work]
         done = []
         for cand, fut in futures:
             try:
                 done.append(fut.result())
+            except ToolError as err:
+                if any(m in err.stderr for m in FOREIGN_FORMAT):
+                    # Another architecture than our binutils read: left untouched, with the remedy.
+                    reason = (f"{err.argv[0]} cannot read {cand.machine} ELF files; left alone "
+                              "(set OBJCOPY/STRIP to that architecture's binutils, e.g. s390x-linux-gnu-objcopy)")
+                    report.warnings.append(f"{cand.image}: {reason}")
+                    report.skipped.append((cand.image, reason))
+                else:
+                    report.errors.append(str(err))
             except SplitDebugError as err:
                 report.errors.append(str(err))
             except OSError as err:
@@ -319,6 +333,17 @@ def _run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, tools: rew
     report.warnings += result.warnings
     report.dwz_multifile = result.multifile
     report.debug_bytes = result.bytes_after
+
+
+# What objcopy, strip and eu-strip say of an ELF file of a machine they were not built for.
+FOREIGN_FORMAT = ("Unable to recognise the format", "file format not recognized", "unknown ELF machine")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _relink_aliases(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, c: Candidate, place: Placement) -> None:
