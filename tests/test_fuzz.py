@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import LIBRARY, PROGRAM, compile_c
-from splitdebug import elfread, tree
+from splitdebug import check, elfread, tree
 from splitdebug.layout import PackageInfo, StageRoot
 from splitdebug.policy import load_policy
 from splitdebug.rewrite import Tools
@@ -58,8 +58,8 @@ def test_mutated_elf_never_crashes_split(tmp_path_factory: pytest.TempPathFactor
     good = root / "usr/bin/good"
     good.write_bytes(seeds["prog"])
     good.chmod(0o755)
-    report = tree.split_tree(StageRoot(root), load_policy(policy), PackageInfo("p", "1", "1", "x86_64"),
-                             jobs=2, tools=Tools())
+    pkg = PackageInfo("p", "1", "1", "x86_64")
+    report = tree.split_tree(StageRoot(root), load_policy(policy), pkg, jobs=2, tools=Tools())
     assert all("\n" not in e and "unexpected" not in e for e in report.errors), report.errors
     if any("has no build-id" in e for e in report.errors):
         # The contract: an ELF without a build-id stops the run before anything is written.
@@ -68,4 +68,11 @@ def test_mutated_elf_never_crashes_split(tmp_path_factory: pytest.TempPathFactor
         assert "/usr/bin/good" in [i for i, _ in report.split]
         info = elfread.read_elf(good)
         assert not info.has_debug and info.section(".gnu_debuglink") is not None
+    # The checker reads the same tree: the mutant may be a finding, never a crash; the good file passes.
+    findings = check.check_tree(StageRoot(root), load_policy(policy), pkg, jobs=1).findings
+    assert all("\n" not in f.reason for f in findings)
+    if not any("has no build-id" in e for e in report.errors):
+        # Only findings the mutant causes (it is a copy of `good` with a changed byte: same build-id).
+        assert not [f for f in findings if f.path == "/usr/bin/good" and f.severity == "error"
+                    and "/usr/bin/mutant" not in f.reason], findings
     shutil.rmtree(root)
