@@ -96,7 +96,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             to_compress.append(fs)
         else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
             fs.unlink(missing_ok=True)
-            _remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
+            stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
     if policy.compress_debug_sections != "none":
         _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools), to_compress)
     for primary, aliases in groups.items():
@@ -186,16 +186,6 @@ def _dwz(tool: str, policy: Policy, files: list[Path], multifile: tuple[str, Pat
     if proc.returncode != 0:
         # dwz replaces only the files it finished; the others stay valid, uncompressed by it.
         report.warnings.append(f"dwz exited {proc.returncode}: {notes[-1] if notes else 'no message'}")
-
-
-def _remove_empty_dirs(start: Path, stop: Path) -> None:
-    d = start
-    while d != stop and d.is_relative_to(stop):
-        try:
-            d.rmdir()
-        except OSError:
-            return
-        d = d.parent
 
 
 def shipped_pairs(stage_root: StageRoot, policy: Policy, pkg: PackageInfo) -> list[tuple[Path, Path]]:

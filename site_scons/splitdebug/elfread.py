@@ -355,14 +355,21 @@ def _read(path: str, f: BinaryIO) -> ElfInfo:
     )
 
 
-def read_debuglink(path: str | os.PathLike[str], info: ElfInfo) -> tuple[str, int] | None:
-    """The (file name, CRC32) stored in .gnu_debuglink."""
-    sec = info.section(".gnu_debuglink")
+def section_bytes(path: str | os.PathLike[str], info: ElfInfo, name: str) -> bytes | None:
+    """The contents of one section, or None when the file has no such section."""
+    sec = info.section(name)
     if sec is None:
         return None
     with open(path, "rb") as f:
         f.seek(sec.offset)
-        data = f.read(sec.size)
+        return f.read(sec.size)
+
+
+def read_debuglink(path: str | os.PathLike[str], info: ElfInfo) -> tuple[str, int] | None:
+    """The (file name, CRC32) stored in .gnu_debuglink."""
+    data = section_bytes(path, info, ".gnu_debuglink")
+    if data is None:
+        return None
     name, _, _ = data.partition(b"\0")
     crc_at = (len(name) + 1 + 3) & ~3
     if crc_at + 4 > len(data):
@@ -373,12 +380,9 @@ def read_debuglink(path: str | os.PathLike[str], info: ElfInfo) -> tuple[str, in
 
 def read_debugaltlink(path: str | os.PathLike[str], info: ElfInfo) -> tuple[str, str] | None:
     """The (path, build-id hex) stored in .gnu_debugaltlink: the dwz multifile a debug file uses."""
-    sec = info.section(".gnu_debugaltlink")
-    if sec is None:
+    data = section_bytes(path, info, ".gnu_debugaltlink")
+    if data is None:
         return None
-    with open(path, "rb") as f:
-        f.seek(sec.offset)
-        data = f.read(sec.size)
     name, sep, build_id = data.partition(b"\0")
     if not sep or not name or not build_id:
         raise ElfError(os.fspath(path), ".gnu_debugaltlink is too short")

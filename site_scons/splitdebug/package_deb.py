@@ -20,7 +20,7 @@ import time
 from fnmatch import fnmatch
 from pathlib import Path
 
-from . import elfread
+from . import elfread, stage
 from .errors import SplitDebugError
 from .package import Built, Prepared, clamp_mtimes, run_tool, tool_env
 
@@ -47,7 +47,7 @@ def build(p: Prepared, output: Path) -> list[Built]:
     if debug_part.exists():
         (dbg_dir / debug_rel).parent.mkdir(parents=True)
         debug_part.rename(dbg_dir / debug_rel)
-        _remove_empty_parents(debug_part.parent, main_dir)
+        stage.remove_empty_dirs(debug_part.parent, main_dir)
     _doc_files(p, main_dir)
     fix_perms(main_dir)
     built = []
@@ -220,13 +220,3 @@ def shlib_depends(p: Prepared, deb: Path, main_dir: Path) -> str:
         if line.startswith("shlibs:Depends="):
             return line.split("=", 1)[1].strip()
     return ""
-
-
-def _remove_empty_parents(start: Path, stop: Path) -> None:
-    d = start
-    while d != stop and d.is_relative_to(stop):
-        try:
-            d.rmdir()
-        except OSError:
-            return
-        d = d.parent

@@ -23,10 +23,11 @@ import SCons.Builder
 import SCons.Errors
 
 from . import sources
+from .scons_env import env_package, env_policy
 from .errors import SplitDebugError
 from .layout import PackageInfo, StageRoot
 from .package import PackageMeta, build_packages
-from .policy import Policy, load_policy
+from .policy import Policy
 from .rewrite import Tools
 
 PACKAGE_META_VARS = ["PACKAGE_SUMMARY", "PACKAGE_DESCRIPTION", "PACKAGE_MAINTAINER", "PACKAGE_LICENSE",
@@ -51,25 +52,13 @@ def generate(env: Any) -> None:
     env.AddMethod(split_debug_package, "SplitDebugPackage")
 
 
-def _policy(env: Any) -> Policy:
-    try:
-        return load_policy(env.subst("$SPLITDEBUG_POLICY"))
-    except SplitDebugError as err:
-        raise SCons.Errors.UserError(str(err)) from None
-
-
-def _package(env: Any) -> PackageInfo:
-    return PackageInfo(*(env.subst(f"${v}") for v in ("PACKAGE_NAME", "PACKAGE_VERSION", "PACKAGE_RELEASE",
-                                                       "PACKAGE_ARCH")))
-
-
 def source_flags(env: Any) -> list[str]:
     """The -ffile-prefix-map flag the policy asks for ([] when it leaves DWARF paths alone)."""
-    policy = _policy(env)
+    policy = env_policy(env)
     if policy.source_dir is None:
         return []
     try:
-        smap = sources.source_map(policy, _package(env), env.Dir("$SPLITDEBUG_SOURCE_ROOT").abspath)
+        smap = sources.source_map(policy, env_package(env), env.Dir("$SPLITDEBUG_SOURCE_ROOT").abspath)
     except SplitDebugError as err:
         raise SCons.Errors.UserError(str(err)) from None
     return [smap.prefix_map_flag()] if smap is not None else []
@@ -92,7 +81,7 @@ def sources_dir(env: Any, root: Path, policy: Policy) -> Path | None:
     if not policy.ships_sources:
         return None
     try:
-        dest = sources.source_dir(policy, _package(env))
+        dest = sources.source_dir(policy, env_package(env))
     except SplitDebugError:
         return None
     return StageRoot(root).fs_path(policy, dest) if dest else None
@@ -101,7 +90,7 @@ def sources_dir(env: Any, root: Path, policy: Policy) -> Path | None:
 def split_debug_package(env: Any, outdir: Any, staged: Any) -> list[Any]:
     """Build the policy's packages of $DESTDIR into `outdir` once `staged` (InstallStripped's nodes)
     are there. Returns the node of `outdir/packages.json`."""
-    policy = _policy(env)
+    policy = env_policy(env)
     if policy.package_format == "none":
         raise SCons.Errors.UserError(f"SplitDebugPackage: policy {policy.name!r} has no package format")
     destdir = env.subst("$DESTDIR") if "DESTDIR" in env else ""
@@ -119,8 +108,8 @@ def split_debug_package(env: Any, outdir: Any, staged: Any) -> list[Any]:
 
 def package_action(target: list[Any], source: list[Any], env: Any) -> int:
     manifest = Path(target[0].abspath)
-    policy = _policy(env)
-    pkg = _package(env)
+    policy = env_policy(env)
+    pkg = env_package(env)
     epoch = env.subst("$SOURCE_DATE_EPOCH")
     meta = PackageMeta(
         name=pkg.package, version=pkg.version, release=pkg.release, arch=pkg.arch,

@@ -25,13 +25,13 @@ import SCons.Util
 from . import elfread, layout, rewrite, stage
 from . import scons_exports
 from . import scons_distro
+from .scons_env import PACKAGE_VARS, env_package, env_policy
 from .errors import SplitDebugError
 from .layout import Link, PackageInfo, StageRoot
-from .policy import Policy, load_policy
+from .policy import Policy
 
 LINK_VARS = ("LINKCOM", "SHLINKCOM", "LDMODULECOM")
 EMITTERS = ("PROGEMITTER", "SHLIBEMITTER", "LDMODULEEMITTER")
-PACKAGE_VARS = ["PACKAGE_NAME", "PACKAGE_VERSION", "PACKAGE_RELEASE", "PACKAGE_ARCH"]
 SPLIT_VARS = ["SPLITDEBUG_POLICY", "OBJCOPY", "STRIP", "EU_STRIP"] + PACKAGE_VARS
 
 
@@ -93,24 +93,13 @@ def _first_target_only(func: Any) -> Any:
     return wrapped
 
 
-def _policy(env: Any) -> Policy:
-    try:
-        return load_policy(env.subst("$SPLITDEBUG_POLICY"))
-    except SplitDebugError as err:
-        raise SCons.Errors.UserError(str(err)) from None
-
-
-def _package(env: Any) -> PackageInfo:
-    return PackageInfo(*(env.subst(f"${v}") for v in PACKAGE_VARS))
-
-
 def split_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
     """Add the stripped binary and the .debug file as targets of the link."""
     linked = target[0]
     stripped = linked.dir.Dir(env.subst("$SPLITDEBUG_STRIPPEDDIR")).File(linked.name)
     debug = linked.dir.File(linked.name + env.subst("$SPLITDEBUG_DEBUGSUFFIX"))
     linked.attributes.splitdebug = (stripped, debug)
-    policy = _policy(env)
+    policy = env_policy(env)
     env.Depends([stripped, debug], env.File(policy.source))
     return target + [stripped, debug], source
 
@@ -121,8 +110,8 @@ def _fail(node: Any, message: str) -> SCons.Errors.BuildError:
 
 def split_action(target: list[Any], source: list[Any], env: Any) -> int:
     linked, stripped, debug = (Path(str(t.abspath)) for t in target[:3])
-    policy = _policy(env)
-    pkg = _package(env)
+    policy = env_policy(env)
+    pkg = env_package(env)
     tools = rewrite.Tools(env.subst("$OBJCOPY"), env.subst("$STRIP"), env.subst("$EU_STRIP"))
     try:
         layout.check_package_fields(policy, pkg)
@@ -161,7 +150,7 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
     root = _stage_root(env)
     if not Path(dest.abspath).is_relative_to(root):
         raise SCons.Errors.UserError(f"InstallStripped: {dest.abspath} is not under DESTDIR={root}")
-    policy = _policy(env)
+    policy = env_policy(env)
     out: list[Any] = []
     for node in env.Flatten([targets]):
         node = env.File(node) if isinstance(node, str) else node
@@ -177,7 +166,7 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
         tgts = [dest.File(node.name), record]
         if not policy.uses_build_id_path:
             image = StageRoot(root).image_path(Path(dest.File(node.name).abspath))
-            dbg_image = layout.place(policy, image, None, _package(env)).debug_file
+            dbg_image = layout.place(policy, image, None, env_package(env)).debug_file
             tgts.append(env.File(str(StageRoot(root).fs_path(policy, dbg_image))))
         nodes = env.SplitDebugStage(tgts, [stripped, debug], SPLITDEBUG_STAGEROOT=str(root))
         nodes[0].attributes.splitdebug_libnode = node
@@ -207,8 +196,8 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
     binary_fs, record = Path(target[0].abspath), Path(target[1].abspath)
     stripped, debug = Path(source[0].abspath), Path(source[1].abspath)
     root = StageRoot(Path(env.subst("$SPLITDEBUG_STAGEROOT")))
-    policy = _policy(env)
-    pkg = _package(env)
+    policy = env_policy(env)
+    pkg = env_package(env)
     try:
         info = elfread.read_elf(stripped)
         image = root.image_path(binary_fs)

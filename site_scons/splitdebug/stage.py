@@ -127,3 +127,14 @@ def sweep_leftovers(root: Path) -> list[Path]:
                     p.unlink()
                 removed.append(p)
     return removed
+
+
+def remove_empty_dirs(start: Path, stop: Path) -> None:
+    """Remove `start` and its parents while they are empty, up to (not including) `stop`."""
+    d = start
+    while d != stop and d.is_relative_to(stop):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        d = d.parent
