@@ -172,3 +172,20 @@ def test_big_endian_elf_is_skipped_with_a_reason_or_split_with_cross_tools(tmp_p
     name, crc = elfread.read_debuglink(shipped, info)
     debug = root / "usr/lib/debug/.build-id" / info.build_id[:2] / name
     assert crc == zlib.crc32(debug.read_bytes()) and elfread.read_elf(debug).build_id == info.build_id
+
+
+def test_missing_build_id_under_warn_policy_strips_without_debug_file(tmp_path: Path) -> None:
+    """dh_strip's behaviour: a warning, the binary stripped, no debug file; the others split."""
+    policy = tmp_path / "warn.yaml"
+    policy.write_text((Path(__file__).parent.parent / "configs/debian.yaml").read_text()
+                      .replace("missing_build_id: error", "missing_build_id: warn"))
+    root = tmp_path / "root"
+    noid = compile_c(root / "usr/bin/noid", PROGRAM, build_id=False)
+    good = compile_c(root / "usr/bin/good", PROGRAM + "int g;\n")
+    proc = run_cli("split", "--policy", str(policy), root)
+    assert proc.returncode == 0, proc.stderr
+    assert "/usr/bin/noid: no build-id: stripped without a debug file" in proc.stderr
+    info = elfread.read_elf(noid)
+    assert not info.has_debug and not info.has_symtab and info.section(".gnu_debuglink") is None
+    assert elfread.read_elf(good).section(".gnu_debuglink") is not None
+    assert len(list((root / "usr/lib/debug").rglob("*.debug"))) == 1

@@ -68,6 +68,8 @@ def execute(args: argparse.Namespace) -> int:
             print(printable(f"split {image} -> {debug}"))
         for image in report.archives:
             print(printable(f"stripped archive {image}"))
+        for image in report.stripped_only:
+            print(printable(f"stripped {image} (no build-id: no debug file)"))
         if args.verbose:
             for image, reason in report.skipped:
                 print(printable(f"left alone {image}: {reason}"))

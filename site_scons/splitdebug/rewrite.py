@@ -129,6 +129,22 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
     return result
 
 
+def strip_only(src: Path, out_path: Path, *, policy: Policy, kind: str, tools: Tools) -> None:
+    """Strip with the policy's flags and keep no debug file (dh_strip's way with a binary that has
+    no build-id, under `missing_build_id: warn`)."""
+    flags = policy.strip.for_kind(kind)
+    if flags is None:
+        return
+    mode = stat_mode(src)
+    with scratch_dir(out_path.parent) as tmp:
+        out = tmp / "stripped"
+        if policy.tool == "binutils":
+            run([tools.objcopy, *flags, str(src), str(out)], src)
+        else:
+            run([tools.eu_strip, *flags, "-o", str(out), str(src)], src)
+        commit(out, out_path, mode)
+
+
 def strip_archive(src: Path, out_path: Path, *, policy: Policy, tools: Tools) -> None:
     """Static archives: binutils strip with the policy's flags (debug info is discarded, as dh_strip does)."""
     flags = policy.strip.static_archive

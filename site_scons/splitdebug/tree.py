@@ -46,6 +46,7 @@ class Scan:
 class Report:
     split: list[tuple[str, str]] = field(default_factory=list)  # (image path, debug image path)
     archives: list[str] = field(default_factory=list)
+    stripped_only: list[str] = field(default_factory=list)  # no build-id: no debug file
     skipped: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -131,9 +132,10 @@ def _classify(stage_root: StageRoot, policy: Policy, path: Path, scan: Scan) -> 
         if policy.missing_build_id == "error":
             scan.errors.append(f"{image}: ELF {kind.replace('_', ' ')} has no build-id "
                                "(link it with -Wl,--build-id)")
-        else:
-            scan.warnings.append(f"{image}: no build-id, not split")
-        return None
+            return None
+        # dh_strip's way: stripped all the same, with no debug file to find it by.
+        scan.warnings.append(f"{image}: no build-id: stripped without a debug file")
+        return Candidate(path, image, kind, None, machine=info.machine)
     if len(info.build_id) // 2 not in policy.build_id_bytes:
         scan.warnings.append(f"{image}: build-id of {len(info.build_id) // 2} bytes "
                              f"(policy expects {'/'.join(map(str, policy.build_id_bytes))})")
@@ -222,6 +224,9 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         if c.kind == "static_archive":
             rewrite.strip_archive(c.path, c.path, policy=policy, tools=tools)
             return c, place, None
+        if c.build_id is None:  # missing_build_id: warn
+            rewrite.strip_only(c.path, c.path, policy=policy, kind=c.kind, tools=tools)
+            return c, place, None
         # Order matters for a run killed part-way: links first (a rerun makes them again), then
         # the debug file, then the stripped binary. Once the binary is stripped, all of it exists.
         debug_fs = stage_root.fs_path(policy, place.debug_file)
@@ -268,7 +273,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
             report.errors.append(f"{c.image}: {err}")
             continue
         if res is None:
-            report.archives.append(c.image)
+            (report.archives if c.kind == "static_archive" else report.stripped_only).append(c.image)
             continue
         debug_of[c.path.resolve()] = place.debug_file
         report.split.append((c.image, place.debug_file))
