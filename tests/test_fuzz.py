@@ -14,7 +14,8 @@ from splitdebug.layout import PackageInfo, StageRoot
 from splitdebug.policy import load_policy
 from splitdebug.rewrite import Tools
 
-EXAMPLES = int(os.environ.get("SPLITDEBUG_FUZZ_EXAMPLES", "25"))  # --full: export a larger number
+# CI runs a few seconds' worth; SPLITDEBUG_FULL=1 (or an explicit count) runs the long version.
+EXAMPLES = int(os.environ.get("SPLITDEBUG_FUZZ_EXAMPLES", "2000" if os.environ.get("SPLITDEBUG_FULL") else "25"))
 
 
 class Seeds(dict):  # type: ignore[type-arg]

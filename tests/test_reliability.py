@@ -53,9 +53,12 @@ def _tree_of_many(root: Path, count: int) -> None:
         compile_c(root / f"usr/bin/prog{i + 1}", PROGRAM + f"const char *which = \"{i}\";\n")
 
 
+KILL_FILES = 400 if os.environ.get("SPLITDEBUG_FULL") else 40  # SPLITDEBUG_FULL=1: the long version
+
+
 def test_sigkill_part_way_then_rerun_completes(tmp_path: Path) -> None:
     root = tmp_path / "root"
-    _tree_of_many(root, 40)
+    _tree_of_many(root, KILL_FILES)
     originals = {p: p.read_bytes() for p in (root / "usr/bin").iterdir()}
     proc = subprocess.Popen([sys.executable, "-m", "splitdebug", "split", *REDHAT, "--jobs", "2", str(root)],
                             env=env_with_package(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
