@@ -106,3 +106,14 @@ def test_template_fields_must_be_given(tmp_path: Path) -> None:
     from splitdebug.layout import check_package_fields
     with pytest.raises(SplitDebugError, match="--version"):
         check_package_fields(load_policy("redhat"), PackageInfo())
+
+
+def test_loaded_policy_is_reused_until_the_file_changes(tmp_path: Path) -> None:
+    import os
+    f = tmp_path / "mine.yaml"
+    f.write_text(DEBIAN.replace("name: debian", "name: first"))
+    first = load_policy(str(f))
+    assert load_policy(str(f)) is first  # SCons asks several times per binary: parsed once
+    f.write_text(DEBIAN.replace("name: debian", "name: second-name"))
+    os.utime(f, ns=(1, 1))
+    assert load_policy(str(f)).name == "second-name"

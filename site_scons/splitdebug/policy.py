@@ -7,6 +7,7 @@ the file, the line and the key.
 
 from __future__ import annotations
 
+import functools
 import os
 import string
 from dataclasses import dataclass, field
@@ -152,12 +153,23 @@ def load_policy(name_or_path: str | os.PathLike[str]) -> Policy:
             known = ", ".join(available_policies()) or "none"
             raise PolicyError(text, None, None, f"no policy named {text!r} found (known: {known})")
     try:
-        raw = path.read_text(encoding="utf-8")
+        st = path.stat()
     except OSError as err:
         raise PolicyError(str(path), None, None, f"cannot read: {err.strerror}") from None
+    # SCons asks for the policy several times per binary; parsing YAML costs ~10 ms each time.
+    return _load_file(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_file(path: str, mtime_ns: int, size: int) -> Policy:
+    """Parse one policy file; cached by (path, mtime, size), so an edited file is read again."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise PolicyError(path, None, None, f"cannot read: {err.strerror}") from None
     except UnicodeDecodeError:
-        raise PolicyError(str(path), None, None, "not UTF-8 text") from None
-    return parse_policy(raw, str(path))
+        raise PolicyError(path, None, None, "not UTF-8 text") from None
+    return parse_policy(raw, path)
 
 
 def parse_policy(raw: str, source: str) -> Policy:
