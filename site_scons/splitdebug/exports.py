@@ -125,16 +125,19 @@ class ExportList:
         return any(e.cxx for e in self.entries)
 
 
+def _read_text(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise ExportListError(path, None, f"cannot read {what}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ExportListError(path, None, f"{what} is not UTF-8 text") from None
+
+
 def load_export_list(path: str | os.PathLike[str]) -> ExportList:
     """Read and parse an export list file; ExportListError when it cannot be read or is invalid."""
     p = os.fspath(path)
-    try:
-        text = Path(p).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ExportListError(p, None, f"cannot read export list: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ExportListError(p, None, "export list is not UTF-8 text") from None
-    return parse_export_list(text, p)
+    return parse_export_list(_read_text(p, "export list"), p)
 
 
 def parse_export_list(text: str, source: str = "<export list>") -> ExportList:
@@ -749,12 +752,7 @@ class Comparison:
 def load_baseline(path: str | os.PathLike[str], fmt: str = "auto", *, arch: str = "amd64") -> list[BaselineSymbol]:
     """An export list or a dpkg symbols file (DEBIAN/symbols, debian/libfoo1.symbols)."""
     p = os.fspath(path)
-    try:
-        text = Path(p).read_text(encoding="utf-8")
-    except OSError as err:
-        raise ExportListError(p, None, f"cannot read baseline: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ExportListError(p, None, "baseline is not UTF-8 text") from None
+    text = _read_text(p, "baseline")
     if fmt == "auto":
         fmt = "dpkg" if _looks_like_dpkg(text) else "list"
     if fmt == "dpkg":
