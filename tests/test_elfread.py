@@ -83,3 +83,25 @@ def test_debug_file_is_recognised(samples: list[Path]) -> None:
     assert info.is_debug_file and info.kind is None and info.build_id == elfread.read_elf(samples[0]).build_id
     assert elfread.read_elf(samples[1]).soname == "libx.so.1"
     assert elfread.read_elf(samples[2]).elfclass == 32
+
+
+def test_symbol_versions_agree_with_pyelftools(tmp_path: Path) -> None:
+    """Version nodes and each .dynsym entry's version, against pyelftools' GNU version sections."""
+    from elftools.elf.gnuversions import GNUVerDefSection, GNUVerSymSection
+    script = tmp_path / "v.map"
+    script.write_text("LIBV_1 { global: lib_helper; local: *; };\nLIBV_2 { global: lib_entry; } LIBV_1;\n")
+    lib = compile_c(tmp_path / "libv.so", LIBRARY, shared=True, flags=(f"-Wl,--version-script={script}",))
+    info = elfread.read_elf(lib)
+    dynsym = list(elfread.iter_symbols(lib, ".dynsym"))
+    nodes, versions = elfread.symbol_versions(lib, info, len(dynsym))
+    with open(lib, "rb") as f:
+        elf = ELFFile(f)
+        verdef = next(s for s in elf.iter_sections() if isinstance(s, GNUVerDefSection))
+        ref_nodes = {aux.name for vd, auxes in verdef.iter_versions() for aux in list(auxes)[:1]
+                     if not vd["vd_flags"] & 1}
+        versym = next(s for s in elf.iter_sections() if isinstance(s, GNUVerSymSection))
+        ref = [versym.get_symbol(i)["ndx"] for i in range(len(dynsym))]
+    assert nodes == ref_nodes == {"LIBV_1", "LIBV_2"}
+    by_name = dict(zip((d[0] for d in dynsym), versions))
+    assert by_name["lib_helper"] == "LIBV_1" and by_name["lib_entry"] == "LIBV_2"
+    assert [v is None for v in versions] == [r in ("VER_NDX_LOCAL", "VER_NDX_GLOBAL") for r in ref]

@@ -4,7 +4,7 @@ Two phases. Gathering walks the tree once without following any link and records
 file and symlink by image path (`TreeModel`); then a pool of worker processes, created once, reads
 what the rules need from each regular file: ELF header, section table, notes, `.gnu_debuglink`, the
 ELF inside `.gnu_debugdata`, archive members' section tables, the CRC32 of debug files. Never DWARF,
-and no Python process per file (pyelftools is pure Python, so threads would share one core).
+and no Python process per file (the reading is Python, so threads would share one core).
 
 The rules then run over that plain data only. Symlinks are resolved inside the model with chroot
 semantics (an absolute target starts at ROOT, `..` above ROOT is an escape), so nothing is ever
@@ -29,7 +29,7 @@ from types import MappingProxyType, ModuleType
 from typing import TypeVar
 
 from . import elfread, layout
-from .errors import SplitDebugError
+from .errors import ElfError, SplitDebugError
 from .layout import Link, PackageInfo, Placement, StageRoot
 from .policy import Policy
 
@@ -231,7 +231,7 @@ def inspect_file(task: Task) -> FileFacts:
     """Read one file; runs in a worker process. Every failure becomes part of the facts."""
     try:
         return _inspect(task)
-    except Exception as err:  # noqa: BLE001 - a malformed file must be a finding, whatever pyelftools raises
+    except Exception as err:  # noqa: BLE001 - a malformed file must be a finding, whatever it raises
         reason = str(err).splitlines()[0] if str(err) else ""
         return FileFacts(task.image, "elf", error=f"damaged file ({type(err).__name__}: {reason})")
 
@@ -295,11 +295,9 @@ def _minidebuginfo(fs_path: str, info: elfread.ElfInfo) -> str:
     if sec.type == "SHT_NOBITS" or sec.size == 0:
         return ".gnu_debugdata is empty"
     try:
-        with open(fs_path, "rb") as f:
-            f.seek(sec.offset)
-            packed = f.read(sec.size)
-    except OSError as err:
-        return f"cannot read .gnu_debugdata: {err.strerror}"
+        packed = elfread.section_bytes(fs_path, info, ".gnu_debugdata") or b""
+    except ElfError as err:
+        return str(err)
     inflater = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
     try:
         data = inflater.decompress(packed, max_length=MAX_MINIDEBUGINFO)

@@ -356,13 +356,51 @@ def _read(path: str, f: BinaryIO) -> ElfInfo:
 
 
 def section_bytes(path: str | os.PathLike[str], info: ElfInfo, name: str) -> bytes | None:
-    """The contents of one section, or None when the file has no such section."""
+    """The contents of one section, or None when the file has none (missing, or NOBITS)."""
     sec = info.section(name)
-    if sec is None:
+    if sec is None or sec.type == "SHT_NOBITS":
         return None
-    with open(path, "rb") as f:
-        f.seek(sec.offset)
-        return f.read(sec.size)
+    try:
+        with open(path, "rb") as f:
+            f.seek(sec.offset)
+            return f.read(sec.size)
+    except OSError as err:
+        raise ElfError(os.fspath(path), f"cannot read {name}: {err.strerror}") from None
+
+
+def symbol_versions(path: str | os.PathLike[str], info: ElfInfo,
+                    count: int) -> tuple[frozenset[str], list[str | None]]:
+    """(version node names, version of each of the first `count` .dynsym entries) from
+    .gnu.version_d and .gnu.version. The base entry (the file's own name) is not a node."""
+    verdef = section_bytes(path, info, ".gnu.version_d")
+    if not verdef:
+        return frozenset(), []
+    e = "<" if info.little_endian else ">"
+    strings = section_bytes(path, info, ".dynstr") or b""
+    names: dict[int, str] = {}
+    nodes: set[str] = set()
+    at = 0
+    try:
+        for _ in range(len(verdef) // 20 + 1):
+            _ver, flags, ndx, cnt, _hash, aux, nxt = struct.unpack_from(e + "HHHHIII", verdef, at)
+            if cnt:
+                (name_off, _) = struct.unpack_from(e + "II", verdef, at + aux)
+                name = _cstr(strings, name_off).decode("utf-8", "surrogateescape")
+                names[ndx] = name
+                if not flags & 1:  # VER_FLG_BASE names the file itself, not a node
+                    nodes.add(name)
+            if not nxt:
+                break
+            at += nxt
+        versym = section_bytes(path, info, ".gnu.version") or b""
+        raw = struct.unpack_from(f"{e}{min(count, len(versym) // 2)}H", versym, 0)
+    except (struct.error, ValueError) as err:
+        raise ElfError(os.fspath(path), f"damaged symbol version tables ({err})") from None
+    versions: list[str | None] = []
+    for v in raw:
+        ndx = v & 0x7FFF  # the top bit only marks a hidden version
+        versions.append(names.get(ndx) if ndx > 1 and names.get(ndx) in nodes else None)
+    return frozenset(nodes), versions
 
 
 def read_debuglink(path: str | os.PathLike[str], info: ElfInfo) -> tuple[str, int] | None:

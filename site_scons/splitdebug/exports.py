@@ -337,7 +337,7 @@ def read_library(path: str | os.PathLike[str], *, cxxfilt: str | None = None) ->
     if info.section(".dynsym") is None:
         raise ElfError(p, "no .dynsym section (not a dynamically linked object)")
     dynsym = list(elfread.iter_symbols(p, ".dynsym"))
-    nodes, versions = _versions(p, info, len(dynsym))
+    nodes, versions = elfread.symbol_versions(p, info, len(dynsym))
     exported: list[tuple[str, str, str | None]] = []
     for index, (name, stype, bind, defined) in enumerate(dynsym):
         if not name or not defined or bind == "STB_LOCAL":
@@ -663,8 +663,8 @@ def report_library(path: str | os.PathLike[str], *, cxxfilt: str | None = None) 
     plt = sum(_relocation_count(info, s) for s in (".rela.plt", ".rel.plt"))
     dyn = sum(_relocation_count(info, s) for s in (".rela.dyn", ".rel.dyn"))
     sec = info.section(".gnu.hash")
-    stats = None if sec is None else gnu_hash_stats(_section_bytes(info, ".gnu.hash"), info.elfclass,
-                                                     info.little_endian)
+    stats = None if sec is None else gnu_hash_stats(elfread.section_bytes(path, info, ".gnu.hash") or b"",
+                                                     info.elfclass, info.little_endian)
     return ExportReport(symbols.path, symbols.exported, symbols.version_nodes, plt, dyn, stats)
 
 
@@ -835,54 +835,3 @@ def compare(baseline: Sequence[BaselineSymbol], symbols: LibrarySymbols) -> Comp
     new = [s.display() + (f"@{s.version}" if s.version else "") for s in symbols.exported
            if not any(b.matches(s) for b in baseline)]
     return Comparison(tuple(lost), tuple(new))
-
-
-# --------------------------------------------------------------------------- ELF details
-# Version tables and raw section bytes that elfread does not (yet) expose; plain struct parsing
-# of sections elfread located, so no ELFFile leaves elfread.
-
-
-def _section_bytes(info: elfread.ElfInfo, name: str) -> bytes:
-    sec = info.section(name)
-    if sec is None or sec.type == "SHT_NOBITS":
-        return b""
-    try:
-        with open(info.path, "rb") as f:
-            f.seek(sec.offset)
-            return f.read(sec.size)
-    except OSError as err:
-        raise ElfError(info.path, f"cannot read {name}: {err.strerror}") from None
-
-
-def _versions(path: str, info: elfread.ElfInfo, count: int) -> tuple[frozenset[str], list[str | None]]:
-    """(version node names, version of each .dynsym entry) from .gnu.version_d and .gnu.version."""
-    verdef = _section_bytes(info, ".gnu.version_d")
-    if not verdef:
-        return frozenset(), []
-    e = "<" if info.little_endian else ">"
-    strings = _section_bytes(info, ".dynstr")
-    names: dict[int, str] = {}
-    nodes: set[str] = set()
-    at = 0
-    try:
-        for _ in range(len(verdef) // 20 + 1):
-            _ver, flags, ndx, cnt, _hash, aux, nxt = struct.unpack_from(e + "HHHHIII", verdef, at)
-            if cnt:
-                (name_off, _) = struct.unpack_from(e + "II", verdef, at + aux)
-                end = strings.index(b"\0", name_off)
-                name = strings[name_off:end].decode("utf-8", "surrogateescape")
-                names[ndx] = name
-                if not flags & 1:  # VER_FLG_BASE names the file itself, not a node
-                    nodes.add(name)
-            if not nxt:
-                break
-            at += nxt
-        versym = _section_bytes(info, ".gnu.version")
-        raw = struct.unpack_from(f"{e}{min(count, len(versym) // 2)}H", versym, 0)
-    except (struct.error, ValueError) as err:
-        raise ElfError(path, f"damaged symbol version tables ({err})") from None
-    versions: list[str | None] = []
-    for v in raw:
-        ndx = v & 0x7FFF
-        versions.append(names.get(ndx) if ndx > 1 and names.get(ndx) in nodes else None)
-    return frozenset(nodes), versions
