@@ -189,3 +189,18 @@ def test_missing_build_id_under_warn_policy_strips_without_debug_file(tmp_path: 
     assert not info.has_debug and not info.has_symtab and info.section(".gnu_debuglink") is None
     assert elfread.read_elf(good).section(".gnu_debuglink") is not None
     assert len(list((root / "usr/lib/debug").rglob("*.debug"))) == 1
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
+    """`splitdebug split -v ROOT | true`: a reader gone before the first line is no internal error."""
+    import sys
+
+    from conftest import env_with_package
+    root = tmp_path / "root"
+    for i in range(30):
+        compile_c(root / f"usr/bin/p{i}", PROGRAM + f"int v{i};\n")
+    proc = subprocess.run(f'"{sys.executable}" -m splitdebug split --policy debian --package p --verbose "{root}" | true; '
+                          'echo "status=${PIPESTATUS[0]}"',
+                          shell=True, executable="/bin/bash", env=env_with_package(), capture_output=True, text=True)
+    assert "status=0" in proc.stdout and proc.stderr == "", proc.stderr
+    assert len(list((root / "usr/lib/debug").rglob("*.debug"))) == 30  # the work itself was done
