@@ -203,4 +203,4 @@ def test_output_into_a_closed_pipe_is_not_an_error(tmp_path: Path) -> None:
                           'echo "status=${PIPESTATUS[0]}"',
                           shell=True, executable="/bin/bash", env=env_with_package(), capture_output=True, text=True)
     assert "status=0" in proc.stdout and proc.stderr == "", proc.stderr
-    assert len(list((root / "usr/lib/debug").rglob("*.debug"))) == 30  # the work itself was done
+    assert len(list((root / "usr/lib/debug/.build-id").rglob("*.debug"))) == 30  # the work itself was done

@@ -102,6 +102,6 @@ def test_symbol_versions_agree_with_pyelftools(tmp_path: Path) -> None:
         versym = next(s for s in elf.iter_sections() if isinstance(s, GNUVerSymSection))
         ref = [versym.get_symbol(i)["ndx"] for i in range(len(dynsym))]
     assert nodes == ref_nodes == {"LIBV_1", "LIBV_2"}
-    by_name = dict(zip((d[0] for d in dynsym), versions))
+    by_name = dict(zip((d[0] for d in dynsym), versions, strict=True))
     assert by_name["lib_helper"] == "LIBV_1" and by_name["lib_entry"] == "LIBV_2"
     assert [v is None for v in versions] == [r in ("VER_NDX_LOCAL", "VER_NDX_GLOBAL") for r in ref]
