@@ -5,8 +5,11 @@ SConstruct) compiles every source once as a shared object and links the same pro
 libraries as the benchmark tree, then installs them under `stage/`: with the tool,
 `tools=['default', 'splitdebug']` (loaded through `--site-dir=<repo>/site_scons`) and
 `InstallStripped`; without, `tools=['default']` and `Install`. gcc, objcopy, strip and eu-strip are
-wrapper scripts that log every run, so a no-op rebuild can be shown to run nothing and a one-file
-change to re-split exactly the binaries that link the changed file.
+wrapper scripts that log every run (compiles and links are counted from that log). A split is counted
+by its output, whatever does it (external tools or in-process): a `.debug` file under `build/` (the
+tool emits `<name>.debug` next to each linked binary) that is new or whose mtime or size changed. So
+a no-op rebuild can be shown to run nothing and a one-file change to re-split exactly the binaries
+that link the changed file.
 """
 
 from __future__ import annotations
@@ -133,27 +136,43 @@ def scons_argv(repo: Path, jobs: int) -> list[str]:
 class ToolRuns:
     compiles: int
     links: int
-    splits: int     # objcopy --only-keep-debug (binutils policies) or eu-strip -f (elfutils)
-    total: int
+    splits: int     # .debug outputs under build/ written by the build (new, or mtime or size changed)
+    objcopy: int    # objcopy runs, for information (none when the split is done in-process)
+    total: int      # every logged tool run (gcc, objcopy, strip, eu-strip) + the splits
     lines: list[str]
 
 
-def read_log(log: Path) -> ToolRuns:
+def debug_outputs(project: Project) -> dict[str, tuple[int, int]]:
+    """Every `.debug` file under build/ (the tool's split outputs): path -> (mtime_ns, size)."""
+    out: dict[str, tuple[int, int]] = {}
+    build_dir = project.dir / "build"
+    if build_dir.is_dir():
+        for p in build_dir.rglob("*.debug"):
+            st = p.lstat()
+            if stat.S_ISREG(st.st_mode):
+                out[p.relative_to(project.dir).as_posix()] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def read_log(log: Path, resplit: list[str]) -> ToolRuns:
+    """The wrappers' log, and the `.debug` outputs the build (re)wrote."""
     lines = [line for line in log.read_text().splitlines() if line.strip()]
     compiles = sum(1 for line in lines if line.startswith("gcc ") and " -c " in f" {line} ")
     links = sum(1 for line in lines if line.startswith("gcc ") and " -c " not in f" {line} ")
-    splits = sum(1 for line in lines if (line.startswith("objcopy ") and "--only-keep-debug" in line)
-                 or (line.startswith("eu-strip ") and " -f " in line))
-    return ToolRuns(compiles, links, splits, len(lines), lines)
+    objcopy = sum(1 for line in lines if line.startswith("objcopy "))
+    return ToolRuns(compiles, links, len(resplit), objcopy, len(lines) + len(resplit),
+                    lines + [f"re-split {path}" for path in resplit])
 
 
 def build(project: Project, repo: Path, jobs: int, logdir: Path, label: str) -> tuple[Sample, ToolRuns]:
     project.log.write_text("")
+    before = debug_outputs(project)
     sample = timed(scons_argv(repo, jobs), log=logdir / f"scons-{label}.log", cwd=project.dir,
                    env=dict(os.environ))
     if sample.rc != 0:
         raise RuntimeError(f"scons ({label}) exited {sample.rc}:\n{tail(sample.log, 15)}")
-    return sample, read_log(project.log)
+    after = debug_outputs(project)
+    return sample, read_log(project.log, sorted(p for p, st in after.items() if before.get(p) != st))
 
 
 def clean(project: Project) -> None:
@@ -189,10 +208,12 @@ def run_scons_bench(work: Path, corpus: Path, links: list[Link], repo: Path, job
             runs_of[key] = counted
             result["full"][key].append(sample.wall)
             say(f"  scons full build {key} tool, run {r + 1}: {sample.wall:.1f} s "
-                f"({counted.compiles} compiles, {counted.links} links, {counted.splits} splits)")
+                f"({counted.compiles} compiles, {counted.links} links, {counted.splits} splits, "
+                f"{counted.objcopy} objcopy runs)")
     for key, counted in runs_of.items():
         result[f"full_{key}_tool_runs"] = {"compiles": counted.compiles, "links": counted.links,
-                                           "splits": counted.splits, "total": counted.total}
+                                           "splits": counted.splits, "objcopy": counted.objcopy,
+                                           "total": counted.total}
     for key, project in (("without", plain), ("with", tool)):
         sample, counted = build(project, repo, jobs, logdir, f"noop-{key}")
         result[f"noop_{key}"] = {"wall": sample.wall, "tool_runs": counted.total, "lines": counted.lines[:20]}
@@ -212,10 +233,12 @@ def run_scons_bench(work: Path, corpus: Path, links: list[Link], repo: Path, job
         exact = counted.splits == len(dependents) and counted.links == len(dependents) and counted.compiles == 1
         changes.append({"source": tool.units[uid]["src"].split("/src/", 1)[-1], "dependents": len(dependents),
                         "wall": sample.wall, "compiles": counted.compiles, "links": counted.links,
-                        "splits": counted.splits, "tool_runs": counted.total, "exact": exact})
+                        "splits": counted.splits, "objcopy": counted.objcopy, "tool_runs": counted.total,
+                        "exact": exact})
         say(f"  scons one-file change {changes[-1]['source']}: {sample.wall:.2f} s, {counted.compiles} compile, "
-            f"{counted.links} links, {counted.splits} re-split (dependents: {len(dependents)})")
+            f"{counted.links} links, {counted.splits} re-split, {counted.objcopy} objcopy runs "
+            f"(dependents: {len(dependents)})")
     sample, counted = build(tool, repo, jobs, logdir, "noop-after-change")
-    result["noop_after_change"] = {"wall": sample.wall, "tool_runs": counted.total}
+    result["noop_after_change"] = {"wall": sample.wall, "tool_runs": counted.total, "lines": counted.lines[:20]}
     result["changes"] = changes
     return result
