@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -145,7 +146,8 @@ def _big_endian_elf(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("policy", [("--policy", "debian"), ("--policy", "redhat", "--package", "p", "--version", "1", "--release", "1")])
-def test_big_endian_elf_is_skipped_with_a_reason_or_split_with_cross_tools(tmp_path: Path, policy: tuple[str, ...]) -> None:
+def test_big_endian_elf_split_in_process_skipped_by_host_tools_or_split_with_cross_tools(
+        tmp_path: Path, policy: tuple[str, ...]) -> None:
     import zlib
 
     from conftest import env_with_package
@@ -155,23 +157,42 @@ def test_big_endian_elf_is_skipped_with_a_reason_or_split_with_cross_tools(tmp_p
     root = tmp_path / "root"
     (root / "usr/bin").mkdir(parents=True)
     shipped = root / "usr/bin/bigend"
-    shipped.write_bytes(big.read_bytes())
-    shipped.chmod(0o755)
+
+    def fresh() -> None:
+        shutil.rmtree(root / "usr/lib", ignore_errors=True)
+        shipped.write_bytes(big.read_bytes())
+        shipped.chmod(0o755)
+
+    def assert_split() -> list[tuple[str, str, int]]:
+        info = elfread.read_elf(shipped)
+        assert not info.has_debug and info.build_id == elfread.read_elf(big).build_id
+        name, crc = elfread.read_debuglink(shipped, info)
+        [debug] = [p for p in (root / "usr/lib/debug").rglob(name) if not p.is_symlink()]
+        assert crc == zlib.crc32(debug.read_bytes()) and elfread.read_elf(debug).build_id == info.build_id
+        for path, flags in ((shipped, ["--gnu-ld"]), (debug, ["--gnu-ld", "-d"])):
+            lint = subprocess.run(["eu-elflint", *flags, str(path)], capture_output=True, text=True)
+            assert lint.returncode == 0, lint.stdout
+        return [(s.name, s.type, s.size) for s in info.sections if s.name not in (".shstrtab", ".gnu_debugdata")]
+
+    # In-process, the byte order and machine are data: the s390x binary is split like any other.
+    fresh()
     proc = run_cli("split", *policy, root)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    ours = assert_split()
+    # The host's binutils cannot read it: with the tools, it is left alone with the remedy.
+    fresh()
+    env = env_with_package()
+    env["SPLITDEBUG_ENGINE"] = "tools"
+    proc = run_cli("split", *policy, root, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "cannot read EM_S390 ELF files; left alone" in proc.stderr and "Traceback" not in proc.stderr
     assert shipped.read_bytes() == big.read_bytes() and not list(root.rglob(".splitdebug-*"))
     if policy[1] != "debian":
         return
-    env = env_with_package()
     env.update(OBJCOPY="s390x-linux-gnu-objcopy", STRIP="s390x-linux-gnu-strip")
     proc = run_cli("split", *policy, root, env=env)
     assert proc.returncode == 0, proc.stderr
-    info = elfread.read_elf(shipped)
-    assert not info.has_debug
-    name, crc = elfread.read_debuglink(shipped, info)
-    debug = root / "usr/lib/debug/.build-id" / info.build_id[:2] / name
-    assert crc == zlib.crc32(debug.read_bytes()) and elfread.read_elf(debug).build_id == info.build_id
+    assert assert_split() == ours  # the cross binutils make the same sections
 
 
 def test_missing_build_id_under_warn_policy_strips_without_debug_file(tmp_path: Path) -> None:

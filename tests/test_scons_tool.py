@@ -17,6 +17,7 @@ SCONSTRUCT = """
 env = Environment(tools=["default", "splitdebug"], ENV={"PATH": "%(wrap)s:" + os.environ["PATH"]},
                   CC="%(wrap)s/gcc", OBJCOPY="%(wrap)s/objcopy", EU_STRIP="%(wrap)s/eu-strip",
                   SPLITDEBUG_POLICY=ARGUMENTS.get("POLICY", "debian"), DESTDIR="#stage",
+                  SPLITDEBUG_ENGINE=ARGUMENTS.get("ENGINE", "builtin"),
                   PACKAGE_NAME="demo", PACKAGE_VERSION="1.0", PACKAGE_RELEASE="1")
 if ARGUMENTS.get("NOBUILDID"):
     env["SPLITDEBUG_BUILDIDFLAGS"] = ["-Wl,--build-id=none"]
@@ -67,11 +68,29 @@ def tool_runs(project: Path) -> list[str]:
     return [line for line in lines if not line.endswith(("--version", "-dumpversion"))]
 
 
+def debug_outputs(project: Path) -> dict[str, int]:
+    """{path: mtime_ns} of every `.debug` output of the build (not the stage): a split writes one,
+    whether in-process or through objcopy/eu-strip, so a changed one is a split that ran."""
+    return {str(p.relative_to(project)): p.stat().st_mtime_ns for p in project.rglob("*.debug")
+            if "stage" not in p.relative_to(project).parts}
+
+
+def resplit(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    return sorted(k for k, mtime in after.items() if before.get(k) != mtime)
+
+
+@pytest.mark.parametrize("engine", ["builtin", "tools"])
 @pytest.mark.parametrize("policy", ["debian", "redhat"])
-def test_build_then_noop(project: Path, policy: str) -> None:
-    run_scons(project, "-j2", f"POLICY={policy}")
+def test_build_then_noop(project: Path, policy: str, engine: str) -> None:
+    args = (f"POLICY={policy}", f"ENGINE={engine}")
+    run_scons(project, "-j2", *args)
     runs = tool_runs(project)
-    assert sum(1 for r in runs if r.startswith(("objcopy --only-keep-debug", "eu-strip"))) == 4
+    # In-process, no tool runs at all for these binaries; with the tools, one extraction each.
+    binutils = [r for r in runs if r.startswith(("objcopy", "eu-strip", "strip"))]
+    if engine == "tools":
+        assert sum(1 for r in binutils if r.startswith(("objcopy --only-keep-debug", "eu-strip"))) == 4, runs
+    else:
+        assert binutils == [], runs
     for name in ("a", "b", "c", "lib/libdemo.so.1.2.3"):
         linked = project / name
         assert (linked.parent / "stripped" / linked.name).is_file()
@@ -83,31 +102,34 @@ def test_build_then_noop(project: Path, policy: str) -> None:
     assert os.readlink(project / "stage/usr/lib/libdemo.so.1") == "libdemo.so.1.2.3"
     # The linked binary is never rewritten: it still has its DWARF.
     assert b".debug_info" in (project / "a").read_bytes()
-    # A second run is a no-op: -q says up to date and no external tool runs.
-    assert run_scons(project, "-q", f"POLICY={policy}", check=False).returncode == 0
-    run_scons(project, f"POLICY={policy}")
+    # A second run is a no-op: -q says up to date, no external tool runs and no split.
+    before = debug_outputs(project)
+    assert len(before) == 4
+    assert run_scons(project, "-q", *args, check=False).returncode == 0
+    run_scons(project, *args)
     assert tool_runs(project) == []
+    assert resplit(before, debug_outputs(project)) == []
 
 
 def test_one_source_change_resplits_only_its_binary(project: Path) -> None:
     run_scons(project, "-j2")
     tool_runs(project)
+    before = debug_outputs(project)
     (project / "b.c").write_text(SOURCES["b.c"].replace("bee(0)", "bee(0) * 2"))
     run_scons(project, "-j2")
     runs = tool_runs(project)
-    splits = [r for r in runs if r.startswith("objcopy --only-keep-debug")]
-    assert len(splits) == 1 and splits[0].split()[-2].endswith("/b"), runs
+    assert resplit(before, debug_outputs(project)) == ["b.debug"], runs
     assert not any("a.o" in r or "c.o" in r for r in runs if r.startswith("gcc"))
 
 
 def test_library_change_resplits_library_and_relinked_user(project: Path) -> None:
     run_scons(project, "-j2", "POLICY=redhat")
     tool_runs(project)
+    before = debug_outputs(project)
     old = {p for p in (project / "stage/usr/lib/.build-id").rglob("*") if p.is_symlink()}
     (project / "lib/demo.c").write_text(SOURCES["lib/demo.c"].replace("40", "39 + 1"))
     run_scons(project, "-j2", "POLICY=redhat")
-    split = sorted(r.split()[-1] for r in tool_runs(project) if r.startswith("eu-strip"))
-    assert [Path(s).name for s in split] == ["a", "libdemo.so.1.2.3"]
+    assert resplit(before, debug_outputs(project)) == ["a.debug", "lib/libdemo.so.1.2.3.debug"]
     # The library's new build-id replaced its old links; nothing stale is left behind.
     new = {p for p in (project / "stage/usr/lib/.build-id").rglob("*") if p.is_symlink()}
     assert len(new) == 4 and new != old

@@ -11,6 +11,7 @@ as the policy says.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -51,7 +52,7 @@ def is_compressed(info: elfread.ElfInfo) -> bool:
 
 def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iterable[tuple[Path, Path]],
             tools: rewrite.Tools, dwz_tool: str | None = None, jobs: int = 1,
-            compressed_are_pending: bool = False) -> DwzReport:
+            compressed_are_pending: bool = False, fix_crc: bool = True) -> DwzReport:
     """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths.
 
     A debug file with a .gnu_debugaltlink has been through dwz already. So has a compressed one,
@@ -86,7 +87,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     report.files = len(eligible)
     multifile = _multifile(stage_root, policy, pkg, report) if len(eligible) > 1 else None
     if eligible:
-        _dwz(tool, policy, eligible, multifile, report)
+        _dwz(tool, policy, eligible, multifile, report, jobs)
     to_compress = [p for p in groups if p not in compressed_before]
     if multifile is not None:
         image, fs = multifile
@@ -98,7 +99,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             fs.unlink(missing_ok=True)
             stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
     if policy.compress_debug_sections != "none":
-        _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools), to_compress)
+        _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
+                                                             policy.compress_level), to_compress)
     for primary, aliases in groups.items():
         for alias in aliases:
             if not os.path.samefile(primary, alias):
@@ -106,7 +108,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
         report.bytes_after += primary.stat().st_size
     if report.multifile is not None:
         report.bytes_after += stage_root.fs_path(policy, report.multifile).stat().st_size
-    fix_crcs(pairs)
+    if fix_crc:  # else the caller does, once binaries still being written are done
+        fix_crcs(pairs)
     return report
 
 
@@ -170,9 +173,22 @@ def _multifile(stage_root: StageRoot, policy: Policy, pkg: PackageInfo,
     return image, fs
 
 
+@functools.lru_cache(maxsize=8)
+def _takes_jobs(tool: str) -> bool:
+    """dwz 0.15 processes files in parallel with -j; older ones do not know the option."""
+    try:
+        proc = subprocess.run([tool, "--help"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace")
+    except OSError:
+        return False
+    return "--jobs" in proc.stdout + proc.stderr
+
+
 def _dwz(tool: str, policy: Policy, files: list[Path], multifile: tuple[str, Path] | None,
-         report: DwzReport) -> None:
+         report: DwzReport, jobs: int = 1) -> None:
     argv = [tool, "-h"]
+    if jobs > 1 and _takes_jobs(tool):
+        argv += ["-j", str(jobs)]
     if multifile is not None:
         image, fs = multifile
         argv += ["-m", str(fs)] + (["-r"] if policy.dwz_altlink == "relative" else ["-M", image])

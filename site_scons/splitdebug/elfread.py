@@ -334,6 +334,111 @@ class _Raw:
                    STB_NAMES.get(st_info >> 4, f"STB_{st_info >> 4}"), st_shndx != 0)
 
 
+@dataclass(frozen=True)
+class SectionHeader:
+    """One section header, every field: what a writer needs to lay the file out again."""
+
+    index: int
+    name: str
+    name_off: int
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+    @property
+    def allocated(self) -> bool:
+        return bool(self.flags & 0x2)
+
+    @property
+    def has_contents(self) -> bool:
+        return self.type not in (0, SHT_NOBITS)
+
+
+@dataclass(frozen=True)
+class Headers:
+    """The raw layout of an ELF file: header bytes, program headers, section headers."""
+
+    path: str
+    is64: bool
+    byte_order: str  # struct prefix, "<" or ">"
+    file_size: int
+    ehdr: bytes  # the ELF header, e_ehsize bytes
+    phoff: int
+    phentsize: int
+    phnum: int
+    program_headers: tuple[tuple[int, ...], ...]  # (p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, …)
+    sections: tuple[SectionHeader, ...]
+    shstrndx: int
+    extended_numbering: bool  # e_shnum or e_shstrndx kept in section 0 (65280+ sections)
+
+    @property
+    def sh_format(self) -> str:
+        return self.byte_order + ("IIQQQQIIQQ" if self.is64 else "IIIIIIIIII")
+
+
+def read_headers(path: str | os.PathLike[str]) -> Headers:
+    """Every header of one ELF file (ElfError when damaged); contents stay on disk."""
+    p = os.fspath(path)
+    try:
+        with open(p, "rb") as f:
+            raw = _Raw(p, f)
+            ehsize = 64 if raw.is64 else 52
+            ehdr = raw.read(0, ehsize)
+            phdrs: list[tuple[int, ...]] = []
+            if raw.phoff and raw.phnum:
+                if raw.phentsize != struct.calcsize(raw.ph_fmt):
+                    raise ElfError(p, f"damaged ELF file (program header size {raw.phentsize})")
+                table = raw.read(raw.phoff, raw.phnum * raw.phentsize)
+                for ph in struct.iter_unpack(raw.ph_fmt, table):
+                    # Elf32_Phdr orders its fields otherwise: p_flags comes after p_memsz.
+                    phdrs.append(ph if raw.is64 else (ph[0], ph[6], ph[1], ph[2], ph[3], ph[4], ph[5], ph[7]))
+            sections: list[SectionHeader] = []
+            shstrndx = raw.shstrndx
+            extended = False
+            if raw.shoff:
+                if raw.shentsize != struct.calcsize(raw.sh_fmt):
+                    raise ElfError(p, f"damaged ELF file (section header size {raw.shentsize})")
+                first = struct.unpack(raw.sh_fmt, raw.read(raw.shoff, raw.shentsize))
+                extended = raw.shnum == 0 or raw.shstrndx == 0xFFFF
+                shnum = raw.shnum or first[5]
+                shstrndx = first[6] if raw.shstrndx == 0xFFFF else raw.shstrndx
+                table = raw.read(raw.shoff, shnum * raw.shentsize)
+                rows = list(struct.iter_unpack(raw.sh_fmt, table))
+                if shstrndx >= len(rows):
+                    raise ElfError(p, "damaged ELF file (section name table index out of range)")
+                names_row = rows[shstrndx]
+                names = raw.read(names_row[4], names_row[5]) if names_row[1] != SHT_NOBITS else b""
+                for i, (name_off, typ, flags, addr, offset, size, link, info, align, entsize) in enumerate(rows):
+                    if typ not in (0, SHT_NOBITS) and offset + size > raw.size:
+                        raise ElfError(p, "section runs past the end of the file (truncated?)")
+                    sections.append(SectionHeader(i, _cstr(names, name_off).decode("utf-8", "surrogateescape"),
+                                                  name_off, typ, flags, addr, offset, size, link, info, align,
+                                                  entsize))
+            return Headers(p, raw.is64, raw.end, raw.size, ehdr, raw.phoff, raw.phentsize, len(phdrs),
+                           tuple(phdrs), tuple(sections), shstrndx, extended)
+    except ElfError:
+        raise
+    except OSError as err:
+        raise ElfError(p, f"cannot read: {err.strerror}") from None
+    except _DAMAGE as err:
+        raise _damaged(p, err) from None
+
+
+def build_id_of(h: Headers, f: BinaryIO) -> str | None:
+    """The build-id of a file already read with read_headers (open as `f`)."""
+    try:
+        return _Raw(h.path, f).build_id([(s.name, s.type, s.flags, s.offset, s.size, s.link, s.entsize)
+                                         for s in h.sections])
+    except _DAMAGE as err:
+        raise _damaged(h.path, err) from None
+
+
 def _cstr(table: bytes, at: int) -> bytes:
     if not 0 <= at < len(table):
         return b""

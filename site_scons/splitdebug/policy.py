@@ -83,6 +83,7 @@ class Policy:
     tool: str
     strip: StripFlags
     compress_debug_sections: str
+    compress_level: int  # zlib level of compressed debug sections; 6 is objcopy's
     debug_file_mode: int
     missing_build_id: str
     build_id_bytes: tuple[int, ...]
@@ -252,7 +253,8 @@ class _Reader:
             "name": True, "description": False, "debug_root": True, "debug_file": True,
             "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
             "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
-            "compress_debug_sections": False, "debug_file_mode": False, "missing_build_id": False,
+            "compress_debug_sections": False, "compress_level": False, "debug_file_mode": False,
+            "missing_build_id": False,
             "build_id_bytes": False, "require_export_list": False, "cflags": False,
             "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
             "package_format": False, "arch_names": False,
@@ -271,6 +273,9 @@ class _Reader:
         mode = opt("debug_file_mode", 0o644, lambda n: self.scalar(n, "debug_file_mode", int))
         if not 0 <= mode <= 0o7777:
             raise self.fail(m["debug_file_mode"][1], "debug_file_mode", "not a file mode (write it 0644)")
+        level = opt("compress_level", 6, lambda n: self.scalar(n, "compress_level", int))
+        if not 1 <= level <= 9:
+            raise self.fail(m["compress_level"][1], "compress_level", "a zlib level is 1 to 9")
         lengths = opt("build_id_bytes", (20,), lambda n: self.int_list(n, "build_id_bytes"))
         dwz = opt("dwz", "none", lambda n: self.choice(n, "dwz", DWZ_MODES))
         multifile = opt("dwz_multifile", None, lambda n: self.image_template(n, "dwz_multifile"))
@@ -294,6 +299,7 @@ class _Reader:
             strip=self.strip(m["strip"][1]),
             compress_debug_sections=opt("compress_debug_sections", "none",
                                         lambda n: self.choice(n, "compress_debug_sections", COMPRESSIONS)),
+            compress_level=level,
             debug_file_mode=mode,
             missing_build_id=opt("missing_build_id", "error",
                                  lambda n: self.choice(n, "missing_build_id", MISSING_BUILD_ID)),

@@ -23,12 +23,11 @@ import SCons.Builder
 import SCons.Errors
 
 from . import sources
-from .scons_env import env_package, env_policy
+from .scons_env import env_package, env_policy, env_tools
 from .errors import SplitDebugError
 from .layout import PackageInfo, StageRoot
 from .package import PackageMeta, build_packages
 from .policy import Policy
-from .rewrite import Tools
 
 PACKAGE_META_VARS = ["PACKAGE_SUMMARY", "PACKAGE_DESCRIPTION", "PACKAGE_MAINTAINER", "PACKAGE_LICENSE",
                      "SOURCE_DATE_EPOCH"]
@@ -121,8 +120,7 @@ def package_action(target: list[Any], source: list[Any], env: Any) -> int:
         for old in _listed(manifest):
             old.unlink(missing_ok=True)  # a new version must not leave the old packages beside it
         built = build_packages(Path(env.subst("$SPLITDEBUG_STAGEROOT")), policy, meta, manifest.parent,
-                               run_dwz=True, tools=Tools(env.subst("$OBJCOPY"), env.subst("$STRIP"),
-                                                         env.subst("$EU_STRIP")))
+                               run_dwz=True, tools=env_tools(env))
     except SplitDebugError as err:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(err), exitstatus=2) from None
     listing = {"version": 1, "policy": policy.name, "packages": [

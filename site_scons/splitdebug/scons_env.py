@@ -1,4 +1,4 @@
-"""What the SCons glue modules share: the environment's policy and package fields."""
+"""What the SCons glue modules share: the environment's policy, package fields and tools."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import SCons.Errors
 from .errors import SplitDebugError
 from .layout import PackageInfo
 from .policy import Policy, load_policy
+from .rewrite import ENGINES, Tools
 
 PACKAGE_VARS = ["PACKAGE_NAME", "PACKAGE_VERSION", "PACKAGE_RELEASE", "PACKAGE_ARCH"]
 
@@ -23,3 +24,11 @@ def env_policy(env: Any) -> Policy:
 
 def env_package(env: Any) -> PackageInfo:
     return PackageInfo(*(env.subst(f"${v}") for v in PACKAGE_VARS))
+
+
+def env_tools(env: Any) -> Tools:
+    """$OBJCOPY, $STRIP, $EU_STRIP and $SPLITDEBUG_ENGINE (builtin: in-process where it can)."""
+    engine = env.subst("$SPLITDEBUG_ENGINE") or "builtin"
+    if engine not in ENGINES:
+        raise SCons.Errors.UserError(f"SPLITDEBUG_ENGINE={engine}: expected one of {', '.join(ENGINES)}")
+    return Tools(env.subst("$OBJCOPY"), env.subst("$STRIP"), env.subst("$EU_STRIP"), engine)

@@ -25,14 +25,14 @@ import SCons.Util
 from . import elfread, layout, rewrite, stage
 from . import scons_exports
 from . import scons_distro
-from .scons_env import PACKAGE_VARS, env_package, env_policy
+from .scons_env import PACKAGE_VARS, env_package, env_policy, env_tools
 from .errors import SplitDebugError
 from .layout import Link, PackageInfo, StageRoot
 from .policy import Policy
 
 LINK_VARS = ("LINKCOM", "SHLINKCOM", "LDMODULECOM")
 EMITTERS = ("PROGEMITTER", "SHLIBEMITTER", "LDMODULEEMITTER")
-SPLIT_VARS = ["SPLITDEBUG_POLICY", "OBJCOPY", "STRIP", "EU_STRIP"] + PACKAGE_VARS
+SPLIT_VARS = ["SPLITDEBUG_POLICY", "SPLITDEBUG_ENGINE", "OBJCOPY", "STRIP", "EU_STRIP"] + PACKAGE_VARS
 
 
 def exists(env: Any) -> Any:
@@ -45,6 +45,8 @@ def generate(env: Any) -> None:
             env[var] = env.Detect(default) or default
     env.SetDefault(
         SPLITDEBUG_POLICY="debian",
+        # builtin: split in-process (objcopy/eu-strip only for what it declines); tools: always them.
+        SPLITDEBUG_ENGINE=os.environ.get("SPLITDEBUG_ENGINE", "builtin"),
         SPLITDEBUG_DEBUGFLAGS=["-g"],
         SPLITDEBUG_BUILDIDFLAGS=["-Wl,--build-id=sha1"],
         SPLITDEBUG_STRIPPEDDIR="stripped",
@@ -112,7 +114,7 @@ def split_action(target: list[Any], source: list[Any], env: Any) -> int:
     linked, stripped, debug = (Path(str(t.abspath)) for t in target[:3])
     policy = env_policy(env)
     pkg = env_package(env)
-    tools = rewrite.Tools(env.subst("$OBJCOPY"), env.subst("$STRIP"), env.subst("$EU_STRIP"))
+    tools = env_tools(env)
     try:
         layout.check_package_fields(policy, pkg)
         info = elfread.read_elf(linked)

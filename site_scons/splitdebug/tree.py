@@ -11,7 +11,7 @@ import os
 import posixpath
 import stat
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,8 +218,18 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     if scan.errors:
         return report  # refused before anything was written
     work = plan(policy, scan.candidates, pkg, report.errors)
+    # With dwz, an in-process split writes debug files first and dwz starts on them while the
+    # stripped binaries (minidebuginfo: xz) are written: the two longest parts overlap.
+    overlap = dwz_tool is not None and smap is None and bool(work)
+    earlier: list[tuple[Path, Path]] = []
+    if overlap:
+        try:  # binaries an earlier, interrupted run split: dwz goes over them too
+            earlier = dwz.shipped_pairs(stage_root, policy, pkg)
+        except (SplitDebugError, OSError) as err:
+            report.errors.append(f"dwz pass: {err}")
+            overlap = False
 
-    def one(item: tuple[Candidate, Placement, bool]) -> tuple[Candidate, Placement, rewrite.SplitResult | None]:
+    def one(item: tuple[Candidate, Placement, bool]) -> Outcome:
         c, place, write_debug = item
         if c.kind == "static_archive":
             rewrite.strip_archive(c.path, c.path, policy=policy, tools=tools)
@@ -236,34 +246,29 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         with sources.mapped(c.path, smap, debugedit) as (src, names):
             res = rewrite.split_binary(src, c.path, debug_fs, policy=policy, kind=c.kind,
                                        debuglink=place.debuglink, tools=tools, write_debug=write_debug,
-                                       compress=dwz_tool is None)
+                                       compress=dwz_tool is None, defer_strip=overlap)
         named_sources[c.image] = names
         return c, place, res
 
+    def finish(outcome: Outcome) -> Outcome:
+        c, place, res = outcome
+        return (c, place, res.finish()) if isinstance(res, rewrite.Deferred) else outcome
+
+    dwz_result: list[dwz.DwzReport | None] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         # Largest files first: with few workers, a big file started last would leave the others idle.
         by_size = sorted(work, key=lambda item: -_size(item[0].path))
         submitted = {id(item): pool.submit(one, item) for item in by_size}
-        futures = [(item[0], submitted[id(item)]) for item in work]
-        done = []
-        for cand, fut in futures:
-            try:
-                done.append(fut.result())
-            except ToolError as err:
-                if any(m in err.stderr for m in FOREIGN_FORMAT):
-                    # Another architecture than our binutils read: left untouched, with the remedy.
-                    reason = (f"{err.argv[0]} cannot read {cand.machine} ELF files; left alone "
-                              "(set OBJCOPY/STRIP to that architecture's binutils, e.g. s390x-linux-gnu-objcopy)")
-                    report.warnings.append(f"{cand.image}: {reason}")
-                    report.skipped.append((cand.image, reason))
-                else:
-                    report.errors.append(str(err))
-            except SplitDebugError as err:
-                report.errors.append(str(err))
-            except OSError as err:
-                report.errors.append(f"{cand.image}: {err.strerror}: {err.filename}")
-            except Exception as err:  # one odd file must not stop the tree; say what happened
-                report.errors.append(f"{cand.image}: unexpected {type(err).__name__}: {err}")
+        done = _collect(report, [(item[0], submitted[id(item)]) for item in work])
+        if overlap:
+            pairs = sorted(set(earlier) | {(c.path, stage_root.fs_path(policy, place.debug_file))
+                                           for c, place, res in done if res is not None})
+            with ThreadPoolExecutor(max_workers=1) as side:
+                pass_ = side.submit(_run_dwz, stage_root, policy, pkg, tools, str(dwz_tool), report, jobs, pairs)
+                done = _collect(report, [(c, pool.submit(finish, (c, place, res))) for c, place, res in done])
+                dwz_result.append(pass_.result())
+            if dwz_result[0] is not None:
+                dwz.fix_crcs(pairs)  # every binary is written now: its CRC names its final debug file
     debug_of: dict[Path, str] = {}
     counted: set[str] = set()
     for c, place, res in done:
@@ -275,12 +280,15 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         if res is None:
             (report.archives if c.kind == "static_archive" else report.stripped_only).append(c.image)
             continue
+        assert isinstance(res, rewrite.SplitResult)
         debug_of[c.path.resolve()] = place.debug_file
         report.split.append((c.image, place.debug_file))
         report.shipped_bytes += res.stripped_bytes
         if place.debug_file not in counted:
             counted.add(place.debug_file)
             report.debug_bytes += res.debug_bytes
+    if dwz_result and dwz_result[0] is not None:
+        report.debug_bytes = dwz_result[0].bytes_after
     for link, target in scan.symlinks:
         if target not in debug_of:
             continue
@@ -290,8 +298,14 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                 stage.install_symlink(stage_root, policy, dl)
             except (SplitDebugError, OSError) as err:
                 report.errors.append(f"{dl.path}: {err}")
-    if dwz_tool is not None and (debug_of or not scan.candidates):
-        _run_dwz(stage_root, policy, pkg, tools, dwz_tool, report, jobs)
+    if dwz_tool is not None and not overlap and (debug_of or not scan.candidates):
+        try:
+            pairs = dwz.shipped_pairs(stage_root, policy, pkg)
+        except (SplitDebugError, OSError) as err:
+            report.errors.append(f"dwz pass: {err}")
+            pairs = []
+        if pairs and _run_dwz(stage_root, policy, pkg, tools, dwz_tool, report, jobs, pairs) is not None:
+            dwz.fix_crcs(pairs)
     if smap is not None and source_root is not None and policy.ships_sources:
         names = sorted({n for found in named_sources.values() for n in found})
         report.sources, lost = sources.copy_sources(names, source_root, stage_root, policy, smap.dest)
@@ -321,23 +335,49 @@ def _dwz_tool(policy: Policy) -> str | None:
 
 
 def _run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, tools: rewrite.Tools, tool: str,
-             report: Report, jobs: int) -> None:
-    """The tree-level pass once every file is split: dwz, compression, CRCs (dwz.py).
+             report: Report, jobs: int, pairs: list[tuple[Path, Path]]) -> dwz.DwzReport | None:
+    """The tree-level pass once every debug file is written: dwz, then compression (dwz.py).
+    The caller fixes the CRCs once the binaries are written too.
 
     Over every split binary of the tree, not only this run's: a run killed during the pass is
     finished by the next one (files dwz already did are skipped, CRCs fixed where stale).
     """
     try:
-        pairs = dwz.shipped_pairs(stage_root, policy, pkg)
-        if not pairs:
-            return
-        result = dwz.run_dwz(stage_root, policy, pkg, pairs, tools, tool, jobs=jobs)
+        result = dwz.run_dwz(stage_root, policy, pkg, pairs, tools, tool, jobs=jobs, fix_crc=False)
     except (SplitDebugError, OSError) as err:
         report.errors.append(f"dwz pass: {err}")
-        return
+        return None
     report.warnings += result.warnings
     report.dwz_multifile = result.multifile
     report.debug_bytes = result.bytes_after
+    return result
+
+
+Outcome = tuple[Candidate, Placement, "rewrite.SplitResult | rewrite.Deferred | None"]
+
+
+def _collect(report: Report, futures: list[tuple[Candidate, Future[Outcome]]]) -> list[Outcome]:
+    """The outcomes that succeeded; each failure becomes one line of the report (the others go on)."""
+    done = []
+    for cand, fut in futures:
+        try:
+            done.append(fut.result())
+        except ToolError as err:
+            if any(m in err.stderr for m in FOREIGN_FORMAT):
+                # Another architecture than our binutils read: left untouched, with the remedy.
+                reason = (f"{err.argv[0]} cannot read {cand.machine} ELF files; left alone "
+                          "(set OBJCOPY/STRIP to that architecture's binutils, e.g. s390x-linux-gnu-objcopy)")
+                report.warnings.append(f"{cand.image}: {reason}")
+                report.skipped.append((cand.image, reason))
+            else:
+                report.errors.append(str(err))
+        except SplitDebugError as err:
+            report.errors.append(str(err))
+        except OSError as err:
+            report.errors.append(f"{cand.image}: {err.strerror}: {err.filename}")
+        except Exception as err:  # one odd file must not stop the tree; say what happened
+            report.errors.append(f"{cand.image}: unexpected {type(err).__name__}: {err}")
+    return done
 
 
 # What objcopy, strip and eu-strip say of an ELF file of a machine they were not built for.
