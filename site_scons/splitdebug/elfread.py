@@ -15,7 +15,7 @@ import os
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 from collections.abc import Iterator
 
 from .errors import ElfError
@@ -334,11 +334,14 @@ class _Raw:
                    STB_NAMES.get(st_info >> 4, f"STB_{st_info >> 4}"), st_shndx != 0)
 
 
-@dataclass(frozen=True)
-class SectionHeader:
-    """One section header, every field: what a writer needs to lay the file out again."""
+class SectionHeader(NamedTuple):
+    """One section header, every field: what a writer needs to lay the file out again.
 
-    index: int
+    A NamedTuple, not a dataclass: files have dozens of sections and a split reads them all, so
+    building these is on the hot path; fields from name_off on are Elf_Shdr's, in its order.
+    """
+
+    ndx: int  # its index in the section table
     name: str
     name_off: int
     type: int

@@ -43,9 +43,11 @@ class StripFlags:
 
 
 def parse_flags(tool: str, flags: Sequence[str]) -> StripFlags | None:
-    """objcopy's or eu-strip's flags (the policy's `tool`) as StripFlags; None when one is unknown."""
+    """objcopy's or eu-strip's flags (the policy's `tool`) as StripFlags; None when this module
+    cannot do exactly what that tool would (an unknown flag, objcopy's --strip-debug)."""
     keep_symtab: bool | None = None if tool == "binutils" else False  # eu-strip strips all by default
     remove: list[str] = []
+    remove_comment = False
     args = list(flags)
     while args:
         arg = args.pop(0)
@@ -56,15 +58,17 @@ def parse_flags(tool: str, flags: Sequence[str]) -> StripFlags | None:
         elif tool == "binutils" and arg in ("--strip-all", "--strip-unneeded"):
             # On a linked file no .symtab entry is needed by a relocation: both drop the whole table.
             keep_symtab = False
-        elif arg == "--strip-debug" or (tool == "binutils" and arg == "-g") or \
-                (tool == "elfutils" and arg in ("-g", "-d", "-S")):
+        elif tool == "elfutils" and arg in ("-g", "-d", "-S", "--strip-debug"):
             keep_symtab = True
         elif tool == "elfutils" and arg == "--remove-comment":
-            remove.append(".comment")
+            remove_comment = True
         else:
+            # objcopy --strip-debug also drops STT_FILE symbols from the .symtab it keeps: not done here.
             return None
     if keep_symtab is None:  # objcopy without a strip flag strips nothing
         return None
+    if remove_comment and not keep_symtab:  # eu-strip ignores --remove-comment under -g
+        remove.append(".comment")
     return StripFlags(keep_symtab, tuple(remove))
 
 
@@ -94,9 +98,11 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
         return None
     removed: list[SectionHeader] = []
     kept: list[SectionHeader] = []
-    last_alloc = max((s.index for s in secs if s.allocated), default=0)
+    last_alloc = max((s.ndx for s in secs if s.allocated), default=0)
+    exact = {p for p in flags.remove if not any(c in p for c in "*?[")}
+    globs = [p for p in flags.remove if p not in exact]
     for s in secs[1:]:
-        matched = any(fnmatch.fnmatchcase(s.name, pat) for pat in flags.remove)
+        matched = s.name in exact or any(fnmatch.fnmatchcase(s.name, pat) for pat in globs)
         if s.allocated:
             if matched:
                 return None  # removing loaded content needs relayout: the tools' job
@@ -104,11 +110,11 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
         if s.type in (SHT_NOBITS, SHT_REL, SHT_RELA) or s.name.startswith(".zdebug") or \
                 s.name in (".gnu_debuglink", ".gnu_debugdata", ".gnu_debugaltlink"):
             return None  # relocatable debug info, or a file split once already
-        if s.index < last_alloc:
+        if s.ndx < last_alloc:
             return None  # a non-allocated section among loaded ones: renumbering .dynsym is the tools' job
-        if s.index == h.shstrndx:
+        if s.ndx == h.shstrndx:
             continue  # written anew
-        symbols = s.index in (getattr(symtab, "index", None), strtab_index)
+        symbols = s.ndx in (getattr(symtab, "ndx", None), strtab_index)
         if is_debug_section(s) or matched or (symbols and not flags.keep_symtab):
             removed.append(s)
         elif symbols or s.name in _KNOWN or s.type == SHT_NOTE:
@@ -122,14 +128,14 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
                      + [s.offset + s.size for s in secs if s.allocated and s.has_contents])
     if any(s.has_contents and s.size and s.offset < loaded_end for s in secs[1:] if not s.allocated):
         return None  # non-allocated bytes inside the loaded range would be copied along
-    index_map = _renumbering(secs, {s.index for s in removed})
+    index_map = _renumbering(secs, {s.ndx for s in removed})
     for s in kept:
         if s.link and (s.link not in index_map or s.link == h.shstrndx):
             return None
         if (s.flags & SHF_INFO_LINK) and s.info not in index_map:
             return None
     # A kept .symtab names sections by index: none of those may move (.shstrtab goes last).
-    first_moved = min([s.index for s in removed] + [h.shstrndx])
+    first_moved = min([s.ndx for s in removed] + [h.shstrndx])
     if flags.keep_symtab and symtab_refers_past(h, src, first_moved):
         return None
     return SplitPlan(h, loaded_end, tuple(kept))
@@ -152,8 +158,8 @@ def _renumbering(secs: Sequence[SectionHeader], removed: set[int]) -> dict[int, 
     """{old index: new index} of the sections the stripped binary keeps (its new ones come after)."""
     out: dict[int, int] = {}
     for s in secs:
-        if s.index not in removed:
-            out[s.index] = len(out)
+        if s.ndx not in removed:
+            out[s.ndx] = len(out)
     return out
 
 
@@ -201,11 +207,9 @@ def _ehdr(h: Headers, shoff: int, shnum: int, shstrndx: int) -> bytes:
 
 
 def _shdr(h: Headers, s: SectionHeader, **changes: int) -> bytes:
-    f = {"name_off": s.name_off, "type": s.type, "flags": s.flags, "addr": s.addr, "offset": s.offset,
-         "size": s.size, "link": s.link, "info": s.info, "addralign": s.addralign, "entsize": s.entsize}
-    f.update(changes)
-    return struct.pack(h.sh_format, f["name_off"], f["type"], f["flags"], f["addr"], f["offset"], f["size"],
-                       f["link"], f["info"], f["addralign"], f["entsize"])
+    """The section header `s` packed, with some fields changed (offset=…, size=…)."""
+    row = s._replace(**changes) if changes else s  # type: ignore[arg-type]
+    return struct.pack(h.sh_format, *row[2:])
 
 
 def _phdrs(h: Headers) -> bytes:
@@ -327,10 +331,10 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
     _copy_range(src, out, 0, p.loaded_end)
     pos = p.loaded_end
     secs = h.sections
-    alloc = [s for s in secs if s.index == 0 or s.allocated]
-    index_map = {s.index: i for i, s in enumerate(alloc)}
+    alloc = [s for s in secs if s.ndx == 0 or s.allocated]
+    index_map = {s.ndx: i for i, s in enumerate(alloc)}
     for i, s in enumerate(p.kept):
-        index_map[s.index] = len(alloc) + i
+        index_map[s.ndx] = len(alloc) + i
     names = bytearray(b"\0")
 
     def name_at(name: str) -> int:
@@ -338,7 +342,7 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
         names.extend(os.fsencode(name) + b"\0")
         return at
 
-    rows = [_shdr(h, s, name_off=name_at(s.name) if s.index else 0) for s in alloc]
+    rows = [_shdr(h, s, name_off=name_at(s.name) if s.ndx else 0) for s in alloc]
 
     def put(data_len: int, alignment: int) -> int:
         nonlocal pos
@@ -408,10 +412,12 @@ def _symbols(h: Headers, src: BinaryIO, table: SectionHeader) -> list[tuple[byte
 STT_FUNC = 2
 
 
-def mini_debuginfo(h: Headers, src: BinaryIO) -> bytes:
+def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes:
     """The ELF find-debuginfo -m embeds (before xz): the section headers of the debug file without
     debug or other non-allocated sections, and a .symtab holding the defined function symbols that
-    .dynsym does not name (gdb and systemd-coredump name frames by them). b"" without a .symtab."""
+    .dynsym does not name (gdb and systemd-coredump name frames by them), or those named in `keep`.
+    None of them is still a valid ELF with an empty .symtab (find-debuginfo embeds an empty xz
+    stream then). b"" without a .symtab."""
     secs = h.sections
     symtab = next((s for s in secs if s.type == SHT_SYMTAB), None)
     dynsym = next((s for s in secs if s.type == 11 and s.has_contents), None)  # SHT_DYNSYM
@@ -421,14 +427,15 @@ def mini_debuginfo(h: Headers, src: BinaryIO) -> bytes:
     dynamic = {name for name, row in _symbols(h, src, dynsym) if row[shndx_at]} if dynsym else set()
     symbols = _symbols(h, src, symtab)
     # objcopy --keep-symbols keeps every symbol of a listed name, whatever its type.
-    keep = {name for name, row in symbols
-            if name and row[shndx_at] and row[info_at] & 0xF == STT_FUNC and name not in dynamic}
+    if keep is None:
+        keep = {name for name, row in symbols
+                if name and row[shndx_at] and row[info_at] & 0xF == STT_FUNC and name not in dynamic}
     fmt = h.byte_order + ("IBBHQQ" if h.is64 else "IIIBBH")
     esz = struct.calcsize(fmt)
     new_str = bytearray(b"\0")
     rows = [b"\0" * esz]
     locals_end = 1
-    alloc = {s.index for s in secs if s.allocated}
+    alloc = {s.ndx for s in secs if s.allocated}
     for name, row in symbols:
         shndx = row[shndx_at]
         if name not in keep or (shndx and shndx < SHN_LORESERVE and shndx not in alloc):

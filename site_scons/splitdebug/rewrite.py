@@ -282,6 +282,12 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     with no debug package installed.
     """
     funcs = sorted(minidebuginfo_symbols(binary, debug_file))
+    xz = tmp / "mini.xz"
+    if not funcs:  # objcopy fails on an empty --keep-symbols list: an ELF with an empty .symtab
+        with open(debug_file, "rb") as f:
+            xz.write_bytes(_xz(elfsplit.mini_debuginfo(elfread.read_headers(debug_file), f, keep=set())))
+        run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
+        return
     info = elfread.read_elf(debug_file)
     remove = [arg for s in info.sections
               if not s.name.startswith(".debug_") and not s.allocated
@@ -290,7 +296,6 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     keep.write_text("".join(f + "\n" for f in funcs))
     mini = tmp / "mini.elf"
     run([tools.objcopy, "-S", *remove, f"--keep-symbols={keep}", str(debug_file), str(mini)], debug_file)
-    xz = tmp / "mini.xz"
     xz.write_bytes(_xz(mini.read_bytes()))
     run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
 
