@@ -7,35 +7,51 @@ Exit codes: 0 success, 1 the work found problems (a file not split, a check fail
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from types import ModuleType
 
-from . import __version__, main_split
-from . import main_exports
-from . import main_check
-from . import main_package
+from . import __version__
 from .errors import SplitDebugError, printable
 
-SUBCOMMANDS = {"split": main_split}
-SUBCOMMANDS["exports"] = main_exports  # issue 3: splitdebug exports check|report|compare
-SUBCOMMANDS["check"] = main_check  # issue 4: splitdebug check
-SUBCOMMANDS["package"] = main_package  # issue 5: splitdebug package (rpm, deb)
+# name: (module, the first line of its docstring). Only the subcommand run is imported: a split
+# does not pay for the checker's and the packagers' imports (tests/test_cli.py keeps these in step).
+SUBCOMMANDS = {
+    "split": ("main_split", "Split every unstripped ELF under a staging root, as dh_strip or find-debuginfo would."),
+    "exports": ("main_exports",
+                "Check, report and compare what shared libraries export (export lists, see README.md)."),
+    "check": ("main_check",
+              "Check a staged tree against its policy: what a CI job runs after `split` or an SCons stage."),
+    "package": ("main_package",
+                "Build the distribution's packages, with their debug packages, from a split tree (rpm or deb)."),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def subcommand(name: str) -> ModuleType:
+    return importlib.import_module(f".{SUBCOMMANDS[name][0]}", __package__)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with `argv`, only the subcommand it names is configured (and imported)."""
     parser = argparse.ArgumentParser(prog="splitdebug", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--version", action="version", version=f"splitdebug {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
-        module.configure_parser(sub.add_parser(name, help=(module.__doc__ or name).splitlines()[0],
-                                               description=module.__doc__))
+    chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    for name, (_, summary) in SUBCOMMANDS.items():
+        if argv is None or name == chosen:
+            module = subcommand(name)
+            module.configure_parser(sub.add_parser(name, help=summary, description=module.__doc__))
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     try:
-        code: int = SUBCOMMANDS[args.command].execute(args)
+        code: int = subcommand(args.command).execute(args)
         return code
     except SplitDebugError as err:
         print(f"splitdebug: error: {printable(str(err))}", file=sys.stderr)
