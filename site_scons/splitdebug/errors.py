@@ -16,13 +16,19 @@ class PolicyError(SplitDebugError):
         super().__init__(f"{where}:{what} {reason}")
         self.path, self.line, self.key, self.reason = path, line, key, reason
 
+    def __reduce__(self) -> tuple[type[PolicyError], tuple[str, int | None, str | None, str]]:
+        return type(self), (self.path, self.line, self.key, self.reason)  # crosses process pools
+
 
 class ElfError(SplitDebugError):
     """A file that looks like ELF but cannot be read as one (truncated, corrupt)."""
 
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
-        self.path = path
+        self.path, self.reason = path, reason
+
+    def __reduce__(self) -> tuple[type[ElfError], tuple[str, str]]:
+        return type(self), (self.path, self.reason)
 
 
 class ToolError(SplitDebugError):
@@ -32,6 +38,9 @@ class ToolError(SplitDebugError):
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no message"
         super().__init__(f"{path}: {argv[0]} failed: {last}")
         self.path, self.argv, self.stderr = path, argv, stderr
+
+    def __reduce__(self) -> tuple[type[ToolError], tuple[str, list[str], str]]:
+        return type(self), (self.path, self.argv, self.stderr)
 
 
 def printable(text: str) -> str:

@@ -58,7 +58,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     report = split_tree(stage_from(args), policy, package_from(args), jobs=args.jobs,
-                        tools=Tools.from_environ(), source_root=args.source_root)
+                        tools=Tools.from_environ(), source_root=args.source_root, processes=True)
     for w in report.warnings:
         print(f"splitdebug: warning: {printable(w)}", file=sys.stderr)
     for e in report.errors:

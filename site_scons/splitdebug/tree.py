@@ -7,13 +7,19 @@ threads keep both cores busy without a Python process per file. Links come last,
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import multiprocessing
 import os
 import posixpath
+import signal
 import stat
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from . import dwz, elfread, layout, rewrite, sources, stage
 from .errors import SplitDebugError, ToolError
@@ -198,9 +204,11 @@ def _with_alias_links(policy: Policy, c: Candidate, pkg: PackageInfo, placed: Pl
 
 
 def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs: int,
-               tools: rewrite.Tools, source_root: Path | None = None) -> Report:
+               tools: rewrite.Tools, source_root: Path | None = None, processes: bool = False) -> Report:
     """Split every candidate; with `source_root`, DWARF paths under it are rewritten to the
-    policy's source_dir first (debugedit) and the sources named are copied into the tree."""
+    policy's source_dir first (debugedit) and the sources named are copied into the tree.
+    `processes`: the caller has no threads of its own (the command line), so forked workers may
+    split; else threads do (SCons)."""
     layout.check_package_fields(policy, pkg)
     missing = tools.missing(policy)
     if missing:
@@ -229,37 +237,33 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
             report.errors.append(f"dwz pass: {err}")
             overlap = False
 
-    def one(item: tuple[Candidate, Placement, bool]) -> Outcome:
-        c, place, write_debug = item
-        if c.kind == "static_archive":
-            rewrite.strip_archive(c.path, c.path, policy=policy, tools=tools)
-            return c, place, None
-        if c.build_id is None:  # missing_build_id: warn
-            rewrite.strip_only(c.path, c.path, policy=policy, kind=c.kind, tools=tools)
-            return c, place, None
-        # Order matters for a run killed part-way: links first (a rerun makes them again), then
-        # the debug file, then the stripped binary. Once the binary is stripped, all of it exists.
-        debug_fs = stage_root.fs_path(policy, place.debug_file)
-        stage.make_dir_inside(stage_root, debug_fs.parent)
-        for link in place.links:
-            stage.install_symlink(stage_root, policy, link)
-        with sources.mapped(c.path, smap, debugedit) as (src, names):
-            res = rewrite.split_binary(src, c.path, debug_fs, policy=policy, kind=c.kind,
-                                       debuglink=place.debuglink, tools=tools, write_debug=write_debug,
-                                       compress=dwz_tool is None, defer_strip=overlap)
-        named_sources[c.image] = names
-        return c, place, res
-
     def finish(outcome: Outcome) -> Outcome:
         c, place, res = outcome
         return (c, place, res.finish()) if isinstance(res, rewrite.Deferred) else outcome
 
     dwz_result: list[dwz.DwzReport | None] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        # Largest files first: with few workers, a big file started last would leave the others idle.
-        by_size = sorted(work, key=lambda item: -_size(item[0].path))
-        submitted = {id(item): pool.submit(one, item) for item in by_size}
-        done = _collect(report, [(item[0], submitted[id(item)]) for item in work])
+    # Largest files first: with few workers, a big file started last would leave the others idle.
+    by_size = sorted(work, key=lambda item: -_size(item[0].path))
+    task = functools.partial(_split_one, stage_root, policy, tools, smap=smap, debugedit=debugedit,
+                             compress=dwz_tool is None, defer=overlap)
+    # An in-process split spends part of its time in Python, where threads share one GIL: the
+    # command line (no threads of its own) forks its workers instead, before any thread exists.
+    forked = processes and jobs > 1 and len(work) > jobs and not overlap
+    pool: Executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                                         initializer=_die_with_parent) \
+        if forked else ThreadPoolExecutor(max_workers=max(1, jobs))
+    with pool:
+        if forked:  # a few batches per worker: one message each way per batch, not one per file
+            batches = [by_size[i::jobs * 4] for i in range(jobs * 4)]
+            futures = [pool.submit(_split_batch, task, batch) for batch in batches]
+            submitted = {id(item): _settled(r) for batch, fut in zip(batches, futures, strict=True)
+                         for item, r in zip(batch, _batch_results(fut, len(batch)), strict=True)}
+        else:
+            submitted = {id(item): pool.submit(task, item) for item in by_size}
+        done: list[Outcome] = []
+        for outcome, names in _collect(report, [(item[0], submitted[id(item)]) for item in work]):
+            named_sources[outcome[0].image] = names
+            done.append(outcome)
         if overlap:
             pairs = sorted(set(earlier) | {(c.path, stage_root.fs_path(policy, place.debug_file))
                                            for c, place, res in done if res is not None})
@@ -354,9 +358,73 @@ def _run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, tools: rew
 
 
 Outcome = tuple[Candidate, Placement, "rewrite.SplitResult | rewrite.Deferred | None"]
+T = TypeVar("T")
 
 
-def _collect(report: Report, futures: list[tuple[Candidate, Future[Outcome]]]) -> list[Outcome]:
+def _split_batch(task: Callable[[tuple[Candidate, Placement, bool]], tuple[Outcome, list[str]]],
+                 batch: list[tuple[Candidate, Placement, bool]]) -> list[tuple[Outcome, list[str]] | BaseException]:
+    """Run `task` over a batch in a forked worker; a failure is returned in its place, not raised."""
+    out: list[tuple[Outcome, list[str]] | BaseException] = []
+    for item in batch:
+        try:
+            out.append(task(item))
+        except Exception as err:  # the parent reports it as it would a thread's
+            out.append(err)
+    return out
+
+
+def _batch_results(fut: Future[list[tuple[Outcome, list[str]] | BaseException]],
+                   n: int) -> list[tuple[Outcome, list[str]] | BaseException]:
+    try:
+        return fut.result()
+    except Exception as err:  # the worker itself died: every file of the batch failed with it
+        return [err] * n
+
+
+def _settled(value: tuple[Outcome, list[str]] | BaseException) -> Future[tuple[Outcome, list[str]]]:
+    fut: Future[tuple[Outcome, list[str]]] = Future()
+    if isinstance(value, BaseException):
+        fut.set_exception(value)
+    else:
+        fut.set_result(value)
+    return fut
+
+
+def _die_with_parent() -> None:
+    """A forked worker goes when the run does (a killed run leaves no worker writing behind it)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _split_one(stage_root: StageRoot, policy: Policy, tools: rewrite.Tools, item: tuple[Candidate, Placement, bool],
+               *, smap: sources.SourceMap | None, debugedit: str | None, compress: bool,
+               defer: bool) -> tuple[Outcome, list[str]]:
+    """Split one candidate (in a thread or a forked worker): its outcome and the sources it names."""
+    c, place, write_debug = item
+    if c.kind == "static_archive":
+        rewrite.strip_archive(c.path, c.path, policy=policy, tools=tools)
+        return (c, place, None), []
+    if c.build_id is None:  # missing_build_id: warn
+        rewrite.strip_only(c.path, c.path, policy=policy, kind=c.kind, tools=tools)
+        return (c, place, None), []
+    # Order matters for a run killed part-way: links first (a rerun makes them again), then
+    # the debug file, then the stripped binary. Once the binary is stripped, all of it exists.
+    debug_fs = stage_root.fs_path(policy, place.debug_file)
+    stage.make_dir_inside(stage_root, debug_fs.parent)
+    for link in place.links:
+        stage.install_symlink(stage_root, policy, link)
+    with sources.mapped(c.path, smap, debugedit) as (src, names):
+        res = rewrite.split_binary(src, c.path, debug_fs, policy=policy, kind=c.kind,
+                                   debuglink=place.debuglink, tools=tools, write_debug=write_debug,
+                                   compress=compress, defer_strip=defer)
+    return (c, place, res), names
+
+
+def _collect(report: Report, futures: list[tuple[Candidate, Future[T]]]) -> list[T]:
     """The outcomes that succeeded; each failure becomes one line of the report (the others go on)."""
     done = []
     for cand, fut in futures:
