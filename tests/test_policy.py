@@ -68,6 +68,8 @@ def _line_of(text: str, needle: str) -> int:
 @pytest.mark.parametrize("change, key, reason", [
     (("keep_symbols: none", "keep_symbols: none\nkeep_symbol: all"), "keep_symbol", "unknown key"),
     (("compress_debug_sections: zlib", "compress_debug_sections: lz4"), "compress_debug_sections", "not one of"),
+    (("compress_debug_sections: zlib", "compress_debug_sections: zlib\ncompress_level: 11"), "compress_level",
+     "a zlib level is 1 to 9"),
     (("debug_file_mode: 0644", "debug_file_mode: rw-r--r--"), "debug_file_mode", "expected a int"),
     (("tool: binutils", "tool: [binutils]"), "tool", "expected a str"),
     (("{build_id_rest}.debug\"\ndebuglink", "{build_idrest}.debug\"\ndebuglink"), "debug_file", "unknown template field"),
