@@ -99,6 +99,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             fs.unlink(missing_ok=True)
             stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
     if policy.compress_debug_sections != "none":
+        # Largest first (the multifile is one of them): no big file left to compress alone at the end.
+        to_compress.sort(key=lambda path: -path.stat().st_size)
         _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
                                                              policy.compress_level), to_compress)
     for primary, aliases in groups.items():
