@@ -1,8 +1,10 @@
 """`splitdebug split`: what dh_strip / find-debuginfo do, on any staging root.
 
 Scan first (read-only): classify every file, and refuse the whole run if an ELF lacks a build-id
-so nothing is left half-done. Then split in a thread pool: the work is in external tools, so
-threads keep both cores busy without a Python process per file. Links come last, serially.
+so nothing is left half-done. Then split, largest files first: in forked workers on the command
+line (an in-process split is partly Python, and threads would share one GIL), in threads when the
+caller has threads of its own (SCons). With dwz, debug files come first, then dwz runs while the
+stripped binaries are written. Links come last, serially.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import signal
 import stat
 from collections import defaultdict
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -241,7 +243,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         c, place, res = outcome
         return (c, place, res.finish()) if isinstance(res, rewrite.Deferred) else outcome
 
-    dwz_result: list[dwz.DwzReport | None] = []
+    dwz_done: dwz.DwzReport | None = None
     # Largest files first: with few workers, a big file started last would leave the others idle.
     by_size = sorted(work, key=lambda item: -_size(item[0].path))
     task = functools.partial(_split_one, stage_root, policy, tools, smap=smap, debugedit=debugedit,
@@ -268,10 +270,11 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
             pairs = sorted(set(earlier) | {(c.path, stage_root.fs_path(policy, place.debug_file))
                                            for c, place, res in done if res is not None})
             with ThreadPoolExecutor(max_workers=1) as side:
-                pass_ = side.submit(_run_dwz, stage_root, policy, pkg, tools, str(dwz_tool), report, jobs, pairs)
+                pass_ = side.submit(dwz.run_dwz, stage_root, policy, pkg, pairs, tools, dwz_tool, jobs=jobs,
+                                    fix_crc=False)
                 done = _collect(report, [(c, pool.submit(finish, (c, place, res))) for c, place, res in done])
-                dwz_result.append(pass_.result())
-            if dwz_result[0] is not None:
+                dwz_done = _dwz_outcome(report, pass_.result)
+            if dwz_done is not None:
                 dwz.fix_crcs(pairs)  # every binary is written now: its CRC names its final debug file
     debug_of: dict[Path, str] = {}
     counted: set[str] = set()
@@ -291,8 +294,8 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         if place.debug_file not in counted:
             counted.add(place.debug_file)
             report.debug_bytes += res.debug_bytes
-    if dwz_result and dwz_result[0] is not None:
-        report.debug_bytes = dwz_result[0].bytes_after
+    if dwz_done is not None:
+        report.debug_bytes = dwz_done.bytes_after
     for link, target in scan.symlinks:
         if target not in debug_of:
             continue
@@ -308,8 +311,11 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         except (SplitDebugError, OSError) as err:
             report.errors.append(f"dwz pass: {err}")
             pairs = []
-        if pairs and _run_dwz(stage_root, policy, pkg, tools, dwz_tool, report, jobs, pairs) is not None:
-            dwz.fix_crcs(pairs)
+        if pairs:
+            dwz_done = _dwz_outcome(report, functools.partial(dwz.run_dwz, stage_root, policy, pkg, pairs, tools,
+                                                              dwz_tool, jobs=jobs))
+            if dwz_done is not None:
+                report.debug_bytes = dwz_done.bytes_after
     if smap is not None and source_root is not None and policy.ships_sources:
         names = sorted({n for found in named_sources.values() for n in found})
         report.sources, lost = sources.copy_sources(names, source_root, stage_root, policy, smap.dest)
@@ -338,22 +344,20 @@ def _dwz_tool(policy: Policy) -> str | None:
     return tool
 
 
-def _run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, tools: rewrite.Tools, tool: str,
-             report: Report, jobs: int, pairs: list[tuple[Path, Path]]) -> dwz.DwzReport | None:
-    """The tree-level pass once every debug file is written: dwz, then compression (dwz.py).
-    The caller fixes the CRCs once the binaries are written too.
+def _dwz_outcome(report: Report, result_of: Callable[[], dwz.DwzReport]) -> dwz.DwzReport | None:
+    """The tree-level pass (dwz, then compression; dwz.py): its result (running it, or waiting for
+    it) put into the report.
 
-    Over every split binary of the tree, not only this run's: a run killed during the pass is
-    finished by the next one (files dwz already did are skipped, CRCs fixed where stale).
+    It goes over every split binary of the tree, not only this run's: a run killed during the pass
+    is finished by the next one (files dwz already did are skipped, CRCs fixed where stale).
     """
     try:
-        result = dwz.run_dwz(stage_root, policy, pkg, pairs, tools, tool, jobs=jobs, fix_crc=False)
+        result = result_of()
     except (SplitDebugError, OSError) as err:
         report.errors.append(f"dwz pass: {err}")
         return None
     report.warnings += result.warnings
     report.dwz_multifile = result.multifile
-    report.debug_bytes = result.bytes_after
     return result
 
 
