@@ -48,10 +48,16 @@ PHASES = [
     ("tree", "split_tree", "split_tree (all)"),
     ("tree", "scan_tree", "  scan (classify, read ELF headers)"),
     ("tree", "plan", "  plan (layout)"),
-    ("tree", "_run_dwz", "  tree-level dwz pass (dwz, compression, CRCs)"),
-    ("dwz", "fix_crcs", "    of which: fix CRCs"),
+    ("dwz", "run_dwz", "  tree-level dwz pass (dwz, compression)"),
+    ("dwz", "_dwz", "    of which: dwz itself"),
+    ("dwz", "fix_crcs", "  fix CRCs"),
     ("rewrite", "split_binary", "split_binary (per file, summed over threads)"),
-    ("rewrite", "add_minidebuginfo", "  of which: minidebuginfo (summed)"),
+    ("rewrite", "Deferred.finish", "  stripped binaries written while dwz runs (summed)"),
+    ("elfsplit", "write_debug", "  in-process debug files (summed)"),
+    ("elfsplit", "write_stripped", "  in-process stripped binaries (summed)"),
+    ("elfsplit", "mini_debuginfo", "  minidebuginfo ELF (summed)"),
+    ("rewrite", "_xz", "  minidebuginfo xz (summed)"),
+    ("rewrite", "add_minidebuginfo", "  minidebuginfo with objcopy (summed)"),
     ("rewrite", "recompress_debug", "recompress_debug (summed over threads)"),
     ("elfread", "read_elf", "read_elf (summed)"),
     ("elfread", "crc32_file", "crc32_file (summed)"),
@@ -131,12 +137,16 @@ def _thread_profiler(frame: Any, event: str, arg: Any) -> None:
 
 def profile_split(tree: Path, split_args: list[str], top: int = 25) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "site_scons"))
-    from splitdebug import cli, dwz, elfread, rewrite, tree as tree_mod  # noqa: PLC0415
+    from splitdebug import cli, dwz, elfread, elfsplit, main_split, rewrite, tree as tree_mod  # noqa: PLC0415
 
     _wrap_subprocess()
-    modules = {"tree": tree_mod, "dwz": dwz, "rewrite": rewrite, "elfread": elfread}
+    modules = {"tree": tree_mod, "dwz": dwz, "rewrite": rewrite, "elfread": elfread, "elfsplit": elfsplit}
     for mod, name, label in PHASES:
-        _wrap_phase(modules[mod], name, label)
+        owner_name, _, attr = name.rpartition(".")
+        _wrap_phase(getattr(modules[mod], owner_name) if owner_name else modules[mod], attr, label)
+    # The command line forks its workers; threads keep every split in this process, where it is seen.
+    split_tree = main_split.split_tree
+    main_split.split_tree = functools.partial(split_tree, processes=False)  # type: ignore[assignment]
     argv = ["split", *split_args, str(tree)]
     before_self = resource.getrusage(resource.RUSAGE_SELF)
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -101,8 +101,11 @@ def scratch_dir(near: Path) -> Iterator[Path]:
 
 def _temp_name(directory: Path) -> Path:
     """A new, empty file of ours in `directory` (swept by the next run if this one is killed)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    try:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    except FileNotFoundError:  # its directory is not there yet (rare: callers make it first)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
     os.close(fd)
     return Path(name)
 

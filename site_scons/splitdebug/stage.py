@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -72,19 +73,23 @@ def make_dir_inside(stage: StageRoot, directory: Path) -> None:
     base = next((b for b in bases if directory == b or directory.is_relative_to(b)), None)
     if base is None:
         raise SplitDebugError(f"{directory}: not under the staging root")
-    base.mkdir(parents=True, exist_ok=True)  # the root itself is the user's choice
+    if not base.is_dir():
+        base.mkdir(parents=True, exist_ok=True)  # the root itself is the user's choice
     current = base
-    for part in directory.relative_to(base).parts:
+    for part in directory.relative_to(base).parts:  # one lstat per level: this runs for every file
         current = current / part
-        if not current.is_symlink() and not current.exists():
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
             try:
                 current.mkdir()
             except FileExistsError:  # another worker made it first: check what it is below
                 pass
-        if current.is_symlink():
+            mode = os.lstat(current).st_mode
+        if stat.S_ISLNK(mode):
             if not inside(base, current):
                 raise SplitDebugError(f"{current}: a symlink that leads out of the staging root; not written through")
-        elif not current.is_dir():
+        elif not stat.S_ISDIR(mode):
             raise SplitDebugError(f"{current}: not a directory")
 
 
