@@ -309,8 +309,9 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6)
     The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
     """
     mode = stat_mode(path)
-    if compression == "zlib" and tools.engine == "builtin":
-        headers = elfread.read_headers(path)
+    headers = elfread.read_headers(path) if compression == "zlib" and tools.engine == "builtin" else None
+    # In-process when the program headers follow the ELF header, as every writer here puts them.
+    if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)):
         tmp_file = _temp_name(path.parent)
         try:
             with open(path, "rb") as f, open(tmp_file, "w+b") as new:
