@@ -108,6 +108,32 @@ def test_sigkill_part_way_then_rerun_completes(tmp_path: Path, dwz: str) -> None
     assert not list(root.rglob(".splitdebug-*"))
 
 
+def test_ctrl_c_stops_the_forked_workers_cleanly(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole process group (the run and its forked workers): one line, exit 130,
+    no worker left behind, and a rerun completes the tree."""
+    root = tmp_path / "root"
+    _tree_of_many(root, KILL_FILES)
+    originals = {p: p.stat().st_size for p in (root / "usr/bin").iterdir()}
+    proc = subprocess.Popen([sys.executable, "-m", "splitdebug", "split", "--policy", "debian", "--jobs", "2",
+                             str(root)], env=env_with_package(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and \
+            sum(1 for p, size in originals.items() if p.stat().st_size < size) < 5:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "splitdebug: interrupted" in err and "Traceback" not in err, err
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of the group is left
+    proc2 = run_cli("split", "--policy", "debian", root)
+    assert proc2.returncode == 0, proc2.stderr
+    assert_split_tree(root, expected=len(originals))
+    assert not list(root.rglob(".splitdebug-*"))
+
+
 def test_disk_full_is_a_clear_error_and_corrupts_nothing(tmp_path: Path) -> None:
     mnt = tmp_path / "small"
     mnt.mkdir()
