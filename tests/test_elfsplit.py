@@ -306,6 +306,30 @@ def test_debug_file_matches_tools(splits, name: str, policy: str) -> None:
 
 
 @pytest.mark.parametrize("name, policy", matrix(exclude=frozenset(DECLINED)))
+def test_debug_file_program_headers_point_at_what_is_there(built: dict[str, Path], splits, name: str,
+                                                           policy: str) -> None:
+    """As objcopy leaves them: a note segment points at the notes (build-id, ABI tag) where they are
+    now, a segment whose bytes are gone has no file size, the loaded headers still cover PT_PHDR."""
+    debug = splits(name, policy).debug
+    h, orig = elfread.read_headers(debug), elfread.read_headers(built[name])
+    data, orig_data = debug.read_bytes(), built[name].read_bytes()
+    assert [(p[0], p[3], p[6]) for p in h.program_headers] == [(p[0], p[3], p[6]) for p in orig.program_headers]
+    notes = 0
+    for ph, was in zip(h.program_headers, orig.program_headers, strict=True):
+        ptype, offset, filesz = ph[0], ph[2], ph[5]
+        if ptype in (elfsplit.PT_NOTE, elfsplit.PT_GNU_PROPERTY) and was[5]:
+            assert data[offset:offset + filesz] == orig_data[was[2]:was[2] + was[5]]
+            notes += 1
+        elif ptype == elfsplit.PT_PHDR:
+            assert (offset, filesz) == (h.phoff, h.phnum * h.phentsize)
+        else:  # nothing, or the loaded headers only
+            assert filesz == 0 or offset + filesz <= h.phoff + h.phnum * h.phentsize, ph
+    assert notes  # every binary of the matrix has its build-id note in a PT_NOTE
+    proc = subprocess.run(["readelf", "-lW", str(debug)], capture_output=True, text=True)
+    assert "not covered" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("name, policy", matrix(exclude=frozenset(DECLINED)))
 def test_debug_file_keeps_every_section_header(built: dict[str, Path], splits, name: str, policy: str) -> None:
     """Every section header of the input is still there at its index (a .symtab's indices stay valid),
     with its contents unless allocated (notes excepted); the build-id is the input's."""

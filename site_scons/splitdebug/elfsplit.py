@@ -7,7 +7,8 @@ eu-elflint, eu-unstrip and gdb on ours:
 - the stripped binary is the input's bytes up to the end of its loaded content, unchanged, then the
   non-allocated sections it keeps, .gnu_debugdata and .gnu_debuglink, a new .shstrtab and section table;
 - the debug file keeps every section header, so section indices (and .symtab) stay valid; allocated
-  sections other than notes become NOBITS, laid out as eu-strip does.
+  sections other than notes become NOBITS, laid out as eu-strip does; its program headers describe
+  what is there (notes moved, no file size for code), as objcopy's do.
 
 `plan` returns None, and the caller runs the tools instead, for every shape this does not cover:
 strip flags it does not know, a section to remove placed before a loaded one, unknown non-allocated
@@ -212,10 +213,12 @@ def _shdr(h: Headers, s: SectionHeader, **changes: int) -> bytes:
     return struct.pack(h.sh_format, *row[2:])
 
 
-def _phdrs(h: Headers) -> bytes:
+def _phdrs(h: Headers, program_headers: Sequence[tuple[int, ...]] | None = None) -> bytes:
+    """Program headers packed; `program_headers` in elfread's order (p_flags second), else h's own."""
     fmt = h.byte_order + ("IIQQQQQQ" if h.is64 else "IIIIIIII")
-    rows = h.program_headers if h.is64 else [(p[0], p[2], p[3], p[4], p[5], p[6], p[1], p[7])
-                                             for p in h.program_headers]
+    rows = list(h.program_headers if program_headers is None else program_headers)
+    if not h.is64:  # Elf32_Phdr puts p_flags after p_memsz
+        rows = [(p[0], p[2], p[3], p[4], p[5], p[6], p[1], p[7]) for p in rows]
     return b"".join(struct.pack(fmt, *p) for p in rows)
 
 
@@ -252,13 +255,14 @@ def write_debug(h: Headers, src: BinaryIO, out: BinaryIO, *, compress_level: int
     Every section header stays, at its index. Allocated sections but notes become NOBITS; the
     others keep their bytes, `.debug_*` ones zlib-compressed at `compress_level` when given.
     """
-    ehsize = len(h.ehdr)
-    out.write(b"\0" * ehsize)  # e_shoff is known at the end: the header is written last
+    # The ELF and program headers go first but are known only at the end (e_shoff, where the notes
+    # land): written last, their CRC combined with the rest's.
+    head = max(len(h.ehdr), h.phoff + h.phnum * h.phentsize) if h.phnum else len(h.ehdr)
+    out.write(b"\0" * head)
     w = _Writer(out)
-    w.pos = ehsize
-    if h.phnum:
-        w.write(b"\0" * (h.phoff - w.pos) + _phdrs(h))
+    w.pos = head
     headers = [_shdr(h, h.sections[0])]
+    placed: dict[int, int] = {}  # section index -> its offset here, for sections with contents
     for s in h.sections[1:]:
         if s.type == SHT_NOBITS or (s.allocated and s.type != SHT_NOTE):
             headers.append(_shdr(h, s, type=SHT_NOBITS, offset=w.pos + -w.pos % max(s.addralign, 1)))
@@ -273,13 +277,46 @@ def write_debug(h: Headers, src: BinaryIO, out: BinaryIO, *, compress_level: int
         at = w.align(s.addralign)
         w.copy(src, s.offset, s.size)
         headers.append(_shdr(h, s, offset=at))
+        placed[s.ndx] = at
     shoff = w.align(8 if h.is64 else 4)
     w.write(b"".join(headers))
     ehdr = _ehdr(h, shoff, len(h.sections) if not h.extended_numbering else 0,
                  h.shstrndx if not h.extended_numbering else 0xFFFF)
+    if h.phnum:
+        ehdr += b"\0" * (h.phoff - len(ehdr)) + _phdrs(h, _debug_segments(h, placed))
     out.seek(0)
     out.write(ehdr)
-    return crc32_combine(zlib.crc32(ehdr), w.crc, w.pos - ehsize)
+    return crc32_combine(zlib.crc32(ehdr), w.crc, w.pos - head)
+
+
+PT_LOAD, PT_PHDR, PT_NOTE, PT_GNU_PROPERTY = 1, 6, 4, 0x6474E553
+
+
+def _debug_segments(h: Headers, placed: dict[int, int]) -> list[tuple[int, ...]]:
+    """The program headers as they hold in a debug file (objcopy's way, not eu-strip's copy): a
+    segment whose bytes are not there has no file size; a note segment points at its notes' new place."""
+    out = []
+    table = h.phnum * h.phentsize
+    for ph in h.program_headers:  # (p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align)
+        ptype, offset, filesz = ph[0], ph[2], ph[5]
+        row = list(ph)
+        if ptype in (PT_NOTE, PT_GNU_PROPERTY) and filesz:
+            notes = [s for s in h.sections if s.ndx in placed and s.type == SHT_NOTE and s.size
+                     and offset <= s.offset and s.offset + s.size <= offset + filesz]
+            moves = {placed[s.ndx] - s.offset for s in notes}
+            if notes and len(moves) == 1 and min(s.offset for s in notes) == offset:
+                row[2] = offset + moves.pop()
+            else:
+                row[5] = 0
+        elif ptype == PT_LOAD and offset <= h.phoff and h.phoff + table <= offset + filesz:
+            row[5] = h.phoff + table - offset  # the loaded headers are still there: PT_PHDR stays covered
+        elif ptype != PT_PHDR:
+            row[5] = 0
+        out.append(tuple(row))
+    return out
+
+
+
 
 
 # CRC-32 of a concatenation from the CRCs of its parts (zlib's crc32_combine, which Python does not
@@ -460,10 +497,11 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
         body.extend(b"\0" * (h.phoff - len(body)))
         body.extend(_phdrs(h))
     headers = [b"\0" * struct.calcsize(h.sh_format)]
+    placed: dict[int, int] = {}
     for s in keep_secs:
         if s.type == SHT_NOTE and s.has_contents:
             body.extend(b"\0" * (-len(body) % max(s.addralign, 1)))
-            at = len(body)
+            at = placed[s.ndx] = len(body)
             src.seek(s.offset)
             body.extend(src.read(s.size))
             headers.append(_shdr(h, s, name_off=name_of(s.name), offset=at))
@@ -486,4 +524,7 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
     shoff = len(body)
     body.extend(b"".join(headers))
     body[:len(h.ehdr)] = _ehdr(h, shoff, len(headers), len(headers) - 1)
+    if h.phnum:
+        table = _phdrs(h, _debug_segments(h, placed))
+        body[h.phoff:h.phoff + len(table)] = table
     return bytes(body)
