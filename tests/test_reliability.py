@@ -134,6 +134,26 @@ def test_ctrl_c_stops_the_forked_workers_cleanly(tmp_path: Path) -> None:
     assert not list(root.rglob(".splitdebug-*"))
 
 
+def test_no_process_pool_falls_back_to_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build chroot without /dev/shm has no multiprocessing semaphores: the split runs in threads."""
+    from splitdebug import tree
+    from splitdebug.layout import PackageInfo, StageRoot
+    from splitdebug.policy import load_policy
+    from splitdebug.rewrite import Tools
+
+    def no_semaphores(*_: object, **__: object) -> None:
+        raise OSError(38, "Function not implemented")  # what sem_open says there
+
+    monkeypatch.setattr(tree, "ProcessPoolExecutor", no_semaphores)
+    root = tmp_path / "root"
+    for i in range(5):
+        compile_c(root / f"usr/bin/prog{i}", PROGRAM + f"const char *which = \"{i}\";\n")
+    report = tree.split_tree(StageRoot(root), load_policy("debian"), PackageInfo("p", "", "", ""), jobs=2,
+                             tools=Tools(), processes=True)
+    assert not report.errors and len(report.split) == 5
+    assert_split_tree(root, expected=5)
+
+
 def test_disk_full_is_a_clear_error_and_corrupts_nothing(tmp_path: Path) -> None:
     mnt = tmp_path / "small"
     mnt.mkdir()

@@ -250,11 +250,9 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                              compress=dwz_tool is None, defer=overlap)
     # An in-process split spends part of its time in Python, where threads share one GIL: the
     # command line (no threads of its own) forks its workers instead, before any thread exists.
-    forked = processes and jobs > 1 and len(work) > jobs and not overlap
-    pool: Executor = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
-                                         initializer=_die_with_parent) \
-        if forked else ThreadPoolExecutor(max_workers=max(1, jobs))
-    with pool:
+    pool = _process_pool(jobs) if processes and jobs > 1 and len(work) > jobs and not overlap else None
+    forked = pool is not None
+    with pool or ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         if forked:  # a few batches per worker: one message each way per batch, not one per file
             batches = [by_size[i::jobs * 4] for i in range(jobs * 4)]
             futures = [pool.submit(_split_batch, task, batch) for batch in batches]
@@ -392,6 +390,16 @@ def _settled(value: tuple[Outcome, list[str]] | BaseException) -> Future[tuple[O
     else:
         fut.set_result(value)
     return fut
+
+
+def _process_pool(jobs: int) -> Executor | None:
+    """Forked workers, or None where the system cannot give them (no /dev/shm for multiprocessing's
+    semaphores in some build chroots): the split then runs in threads, slower but the same."""
+    try:
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_die_with_parent)
+    except (OSError, ImportError, NotImplementedError, ValueError):
+        return None
 
 
 def _die_with_parent() -> None:
