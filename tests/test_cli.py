@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import SITE_SCONS
+from conftest import SITE_SCONS, env_with_package, make_tree, run_cli
 from splitdebug import cli
 
 
@@ -35,3 +36,11 @@ def test_top_level_help_lists_every_subcommand() -> None:
     assert proc.returncode == 0
     for name, (_, summary) in cli.SUBCOMMANDS.items():
         assert name in proc.stdout and summary.split()[0] in proc.stdout
+
+
+def test_unknown_engine_is_a_one_line_usage_error(tmp_path: Path) -> None:
+    env = env_with_package()
+    env["SPLITDEBUG_ENGINE"] = "fast"
+    proc = run_cli("split", "--policy", "debian", make_tree(tmp_path / "root").root, env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "splitdebug: error: SPLITDEBUG_ENGINE=fast: expected one of builtin, tools"
