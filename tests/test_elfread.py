@@ -105,3 +105,24 @@ def test_symbol_versions_agree_with_pyelftools(tmp_path: Path) -> None:
     by_name = dict(zip((d[0] for d in dynsym), versions, strict=True))
     assert by_name["lib_helper"] == "LIBV_1" and by_name["lib_entry"] == "LIBV_2"
     assert [v is None for v in versions] == [r in ("VER_NDX_LOCAL", "VER_NDX_GLOBAL") for r in ref]
+
+
+def test_full_headers_agree_with_pyelftools(samples: list[Path]) -> None:
+    """read_headers (what the in-process split lays files out from): every section and program
+    header field, the name table index and the ELF header bytes, against pyelftools."""
+    for path in samples:
+        h = elfread.read_headers(path)
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            ref_sections = [(s.name, s["sh_name"], s["sh_flags"], s["sh_addr"], s["sh_offset"], s["sh_size"],
+                             s["sh_link"], s["sh_info"], s["sh_addralign"], s["sh_entsize"])
+                            for s in elf.iter_sections()]
+            ref_segments = [(p["p_offset"], p["p_vaddr"], p["p_paddr"], p["p_filesz"], p["p_memsz"],
+                             p["p_flags"], p["p_align"]) for p in elf.iter_segments()]
+            assert h.shstrndx == elf["e_shstrndx"] and h.phoff == elf["e_phoff"], path
+            assert h.is64 == (elf.elfclass == 64) and h.byte_order == ("<" if elf.little_endian else ">")
+        assert [(s.name, s.name_off, s.flags, s.addr, s.offset, s.size, s.link, s.info, s.addralign, s.entsize)
+                for s in h.sections] == ref_sections, path
+        assert [s.ndx for s in h.sections] == list(range(len(h.sections)))
+        assert [(p[2], p[3], p[4], p[5], p[6], p[1], p[7]) for p in h.program_headers] == ref_segments, path
+        assert h.ehdr == path.read_bytes()[:len(h.ehdr)]

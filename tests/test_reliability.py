@@ -65,6 +65,14 @@ def _tree_of_many(root: Path, count: int) -> None:
             (root / f"usr/bin/{prog.name}-{copy}").chmod(0o755)
 
 
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 KILL_FILES = 400 if os.environ.get("SPLITDEBUG_FULL") else 40  # SPLITDEBUG_FULL=1: the long version
 
 
@@ -81,14 +89,19 @@ def test_sigkill_part_way_then_rerun_completes(tmp_path: Path, dwz: str) -> None
     _tree_of_many(root, KILL_FILES)
     originals = {p: p.read_bytes() for p in (root / "usr/bin").iterdir()}
     proc = subprocess.Popen([sys.executable, "-m", "splitdebug", "split", *args, "--jobs", "2", str(root)],
-                            env=env_with_package(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env_with_package(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     debug_dir = root / "usr/lib/debug/usr/bin"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None and \
             sum(1 for p, data in originals.items() if p.stat().st_size < len(data)) < 5:
         time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(signal.SIGKILL)  # the run only: its forked workers must follow it (PR_SET_PDEATHSIG)
     proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _group_alive(proc.pid):
+        time.sleep(0.01)
+    assert not _group_alive(proc.pid), "a worker outlived the killed run and may still be writing"
     done = 0
     for path, data in originals.items():
         now = path.read_bytes()
@@ -126,8 +139,7 @@ def test_ctrl_c_stops_the_forked_workers_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "splitdebug: interrupted" in err and "Traceback" not in err, err
     time.sleep(0.2)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(proc.pid, 0)  # nothing of the group is left
+    assert not _group_alive(proc.pid)  # nothing of the group is left
     proc2 = run_cli("split", "--policy", "debian", root)
     assert proc2.returncode == 0, proc2.stderr
     assert_split_tree(root, expected=len(originals))
@@ -185,3 +197,14 @@ def test_disk_full_is_a_clear_error_and_corrupts_nothing(tmp_path: Path) -> None
         assert not list(root.rglob(".splitdebug-*"))
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_errors_cross_the_process_boundary_whole() -> None:
+    """Forked workers send failures back pickled: each error must come back with its fields."""
+    import pickle
+
+    from splitdebug.errors import ElfError, PolicyError, ToolError
+    for err in (ToolError("usr/bin/x", ["objcopy", "-g"], "objcopy: x: bad\n"), ElfError("usr/bin/y", "damaged"),
+                PolicyError("p.yaml", 3, "tool", "not one of binutils, elfutils")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err) and vars(back) == vars(err)

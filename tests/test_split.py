@@ -214,3 +214,24 @@ def test_same_layout_for_cli_and_scons(main_job: Path, tmp_path: Path) -> None:
             return {(p.relative_to(base).as_posix(), os.readlink(p) if p.is_symlink() else "dir" if p.is_dir() else "file")
                     for p in base.rglob("*") if "/.dwz" not in "/" + p.relative_to(base).as_posix()}
         assert listing(root) == listing(stage)
+
+
+def test_compress_level_is_the_policy_s(tmp_path: Path) -> None:
+    """Red Hat's debug files have zlib sections at its compress_level (1); the same policy at level 9
+    makes smaller ones with the same DWARF, and gdb reads both."""
+    from conftest import PROGRAM, REPO
+
+    source = PROGRAM + "".join(f"int f{i}(int x) {{ return x * {i} + {i % 7}; }}\n" for i in range(400))
+    level9 = tmp_path / "redhat-9.yaml"
+    level9.write_text((REPO / "configs/redhat.yaml").read_text().replace("compress_level: 1", "compress_level: 9"))
+    debug = {}
+    for name, policy in (("1", "redhat"), ("9", str(level9))):
+        root = tmp_path / name
+        binary = compile_c(root / "usr/bin/prog", source)
+        proc = run_cli("split", "--policy", policy, "--package", "p", "--version", "1", "--release", "1", root)
+        assert proc.returncode == 0, proc.stderr
+        [debug[name]] = [p for p in (root / "usr/lib/debug").rglob("*.debug") if not p.is_symlink()]
+        h = elfread.read_headers(debug[name])
+        assert all(s.flags & 0x800 for s in h.sections if s.name in (".debug_info", ".debug_line"))  # SHF_COMPRESSED
+        assert resolves(gdb_info_line(root / "usr/lib/debug", binary, "main"), "prog")
+    assert debug["9"].stat().st_size < debug["1"].stat().st_size

@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .elfread import Headers, SectionHeader
+from .errors import ElfError
 
 SHF_ALLOC, SHF_INFO_LINK, SHF_COMPRESSED = 0x2, 0x40, 0x800
+SHT_DYNSYM = 11
 SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_RELA, SHT_NOBITS, SHT_REL, SHT_NOTE = 1, 2, 3, 4, 8, 9, 7
 ELFCOMPRESS_ZLIB = 1
 SHN_LORESERVE = 0xFF00
@@ -127,6 +129,8 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
     loaded_end = max([len(h.ehdr), h.phoff + h.phnum * h.phentsize]
                      + [ph[2] + ph[5] for ph in h.program_headers]
                      + [s.offset + s.size for s in secs if s.allocated and s.has_contents])
+    if loaded_end > h.file_size:
+        return None  # a segment past the end of the file: damaged, the tools say how
     if any(s.has_contents and s.size and s.offset < loaded_end for s in secs[1:] if not s.allocated):
         return None  # non-allocated bytes inside the loaded range would be copied along
     index_map = _renumbering(secs, {s.ndx for s in removed})
@@ -195,7 +199,7 @@ def _chunks(src: BinaryIO, offset: int, size: int) -> Iterator[bytes]:
     while size > 0:
         chunk = src.read(min(CHUNK, size))
         if not chunk:
-            raise OSError(f"{getattr(src, 'name', 'input')}: file shrank while being read")
+            raise ElfError(str(getattr(src, "name", "input")), "the file shrank while it was being split")
         yield chunk
         size -= len(chunk)
 
@@ -449,24 +453,35 @@ def _symbols(h: Headers, src: BinaryIO, table: SectionHeader) -> list[tuple[byte
 STT_FUNC = 2
 
 
+def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: BinaryIO) -> set[bytes]:
+    """find-debuginfo -m's choice: the defined function symbols of `sym`'s .symtab that `dyn`'s
+    .dynsym does not name (a binary is both; the tools' path has a stripped binary and its debug file)."""
+    symtab = next((s for s in sym.sections if s.type == SHT_SYMTAB and s.has_contents), None)
+    dynsym = next((s for s in dyn.sections if s.type == SHT_DYNSYM and s.has_contents), None)
+    if symtab is None:
+        return set()
+    dyn_shndx = 3 if dyn.is64 else 5
+    shndx_at, info_at = (3, 1) if sym.is64 else (5, 3)
+    dynamic = {name for name, row in _symbols(dyn, dyn_src, dynsym) if row[dyn_shndx]} if dynsym else set()
+    return {name for name, row in _symbols(sym, sym_src, symtab)
+            if name and row[shndx_at] and row[info_at] & 0xF == STT_FUNC and name not in dynamic}
+
+
 def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes:
     """The ELF find-debuginfo -m embeds (before xz): the section headers of the debug file without
-    debug or other non-allocated sections, and a .symtab holding the defined function symbols that
-    .dynsym does not name (gdb and systemd-coredump name frames by them), or those named in `keep`.
+    debug or other non-allocated sections, and a .symtab holding the symbols named in `keep`
+    (default: minidebuginfo_names of `h` itself); gdb and systemd-coredump name frames by them.
     None of them is still a valid ELF with an empty .symtab (find-debuginfo embeds an empty xz
     stream then). b"" without a .symtab."""
     secs = h.sections
     symtab = next((s for s in secs if s.type == SHT_SYMTAB), None)
-    dynsym = next((s for s in secs if s.type == 11 and s.has_contents), None)  # SHT_DYNSYM
     if symtab is None:
         return b""
     shndx_at, info_at = (3, 1) if h.is64 else (5, 3)
-    dynamic = {name for name, row in _symbols(h, src, dynsym) if row[shndx_at]} if dynsym else set()
     symbols = _symbols(h, src, symtab)
     # objcopy --keep-symbols keeps every symbol of a listed name, whatever its type.
     if keep is None:
-        keep = {name for name, row in symbols
-                if name and row[shndx_at] and row[info_at] & 0xF == STT_FUNC and name not in dynamic}
+        keep = minidebuginfo_names(h, src, h, src)
     fmt = h.byte_order + ("IBBHQQ" if h.is64 else "IIIBBH")
     esz = struct.calcsize(fmt)
     new_str = bytearray(b"\0")

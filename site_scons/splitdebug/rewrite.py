@@ -230,13 +230,6 @@ def _xz(data: bytes) -> bytes:
     return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
 
 
-def minidebuginfo_symbols(binary: Path, symbols_from: Path) -> set[str]:
-    """find-debuginfo -m's choice: defined function symbols of .symtab that .dynsym does not name."""
-    dynamic = {name for name, _, _, defined in elfread.iter_symbols(binary, ".dynsym") if defined}
-    return {name for name, typ, _, defined in elfread.iter_symbols(symbols_from, ".symtab")
-            if defined and typ == "STT_FUNC" and name and name not in dynamic}
-
-
 def strip_only(src: Path, out_path: Path, *, policy: Policy, kind: str, tools: Tools) -> None:
     """Strip with the policy's flags and keep no debug file (dh_strip's way with a binary that has
     no build-id, under `missing_build_id: warn`)."""
@@ -284,11 +277,13 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     Same content as find-debuginfo -m: gdb and systemd-coredump then name functions in backtraces
     with no debug package installed.
     """
-    funcs = sorted(minidebuginfo_symbols(binary, debug_file))
+    debug_headers = elfread.read_headers(debug_file)
+    with open(binary, "rb") as b, open(debug_file, "rb") as d:
+        funcs = sorted(elfsplit.minidebuginfo_names(elfread.read_headers(binary), b, debug_headers, d))
     xz = tmp / "mini.xz"
     if not funcs:  # objcopy fails on an empty --keep-symbols list: an ELF with an empty .symtab
         with open(debug_file, "rb") as f:
-            xz.write_bytes(_xz(elfsplit.mini_debuginfo(elfread.read_headers(debug_file), f, keep=set())))
+            xz.write_bytes(_xz(elfsplit.mini_debuginfo(debug_headers, f, keep=set())))
         run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
         return
     info = elfread.read_elf(debug_file)
@@ -296,7 +291,7 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
               if not s.name.startswith(".debug_") and not s.allocated
               and s.type in ("SHT_PROGBITS", "SHT_NOTE", "SHT_NOBITS") for arg in ("--remove-section", s.name)]
     keep = tmp / "keep-symbols"
-    keep.write_text("".join(f + "\n" for f in funcs))
+    keep.write_bytes(b"".join(f + b"\n" for f in funcs))
     mini = tmp / "mini.elf"
     run([tools.objcopy, "-S", *remove, f"--keep-symbols={keep}", str(debug_file), str(mini)], debug_file)
     xz.write_bytes(_xz(mini.read_bytes()))

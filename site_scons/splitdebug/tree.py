@@ -453,8 +453,9 @@ def _collect(report: Report, futures: list[tuple[Candidate, Future[T]]]) -> list
                 report.errors.append(str(err))
         except SplitDebugError as err:
             report.errors.append(str(err))
-        except OSError as err:
-            report.errors.append(f"{cand.image}: {err.strerror}: {err.filename}")
+        except OSError as err:  # strerror and filename when the system raised it, else its message
+            where = f": {err.filename}" if err.filename else ""
+            report.errors.append(f"{cand.image}: {err.strerror or err}{where}")
         except Exception as err:  # one odd file must not stop the tree; say what happened
             report.errors.append(f"{cand.image}: unexpected {type(err).__name__}: {err}")
     return done
