@@ -73,6 +73,14 @@ def bad_tree(tmp_path: Path) -> dict[str, Path]:
     undecodable = root / os.fsdecode(b"usr/bin/bad-\xff-name")
     compile_c(undecodable, PROGRAM + "int ff;\n")
     files["undecodable"] = undecodable
+    # A loaded section's name that is not UTF-8 (found by test_fuzz): the Red Hat minidebuginfo
+    # copies loaded section headers, names and all.
+    odd = compile_c(root / "usr/bin/odd-section-name", PROGRAM + "int odd;\n")
+    body = odd.read_bytes()
+    off, size = _shstrtab(body)
+    at = body.index(b".rela.dyn\0", off, off + size)
+    odd.write_bytes(body[:at] + b".re\x80a.dyn" + body[at + 9:])
+    files["odd-section"] = odd
     return files
 
 
@@ -101,7 +109,7 @@ def test_bad_inputs_are_left_alone_with_reasons(bad_tree: dict[str, Path], polic
     assert "/usr/bin/new\\nline" in proc.stdout and "/usr/bin/bad-\\xff-name" in proc.stdout
     assert (root / "usr/bin/escape").is_symlink() and Path("/etc/passwd").read_bytes()
     debug_dir = root / "usr/lib/debug"
-    for key in ("good", "m32", "readonly", "weird", "undecodable"):
+    for key in ("good", "m32", "readonly", "weird", "undecodable", "odd-section"):
         info = elfread.read_elf(bad_tree[key])
         assert not info.has_debug and info.section(".gnu_debuglink") is not None, key
     assert resolves(gdb_info_line(debug_dir, bad_tree["m32"], "main"), "")

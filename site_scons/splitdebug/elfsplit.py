@@ -504,7 +504,7 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
 
     def name_of(n: str) -> int:
         at = len(names)
-        names.extend(n.encode() + b"\0")
+        names.extend(n.encode("utf-8", "surrogateescape") + b"\0")
         return at
 
     body = bytearray(h.ehdr)
