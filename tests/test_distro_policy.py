@@ -82,6 +82,9 @@ def test_yocto_places_debug_files_beside_binaries() -> None:
     ("build_id_links:\n  - {link: \"/x/{build_id}\", target: binary, relative: root}\n", 8,
      "build_id_links.relative", "'root' is not one of: shortest, from_root"),
     ("dwz_level: 3\n", 7, "dwz_level", "unknown key"),
+    ("dwz_multifile_mib: 0\n", 7, "dwz_multifile_mib", "a size in MiB is at least 1 (null: no limit)"),
+    ("dwz_multifile_mib: 1.5\n", 7, "dwz_multifile_mib", "expected an integer, got 1.5"),
+    ("dwz_multifile_mib: lots\n", 7, "dwz_multifile_mib", "expected an integer, got 'lots'"),
 ])
 def test_bad_new_keys_name_file_line_and_key(extra: str, line: int, key: str, reason: str) -> None:
     with pytest.raises(PolicyError) as err:
@@ -94,6 +97,9 @@ def test_new_keys_parse() -> None:
     p = parse_policy(BASE + "dwz: single\nsource_dir: null\narch_names: {x86_64: amd64}\npackage_format: deb\n",
                      "p.yaml")
     assert (p.dwz, p.source_dir, p.arch_names, p.package_format) == ("single", None, (("x86_64", "amd64"),), "deb")
+    assert p.dwz_multifile_mib == 128  # the default: dwz's memory stays bounded
+    assert parse_policy(BASE + "dwz_multifile_mib: null\n", "p.yaml").dwz_multifile_mib is None
+    assert parse_policy(BASE + "dwz_multifile_mib: 64\n", "p.yaml").dwz_multifile_mib == 64
 
 
 def test_source_dir_needs_package_fields() -> None:

@@ -70,11 +70,11 @@ def _line_of(text: str, needle: str) -> int:
     (("compress_debug_sections: zlib", "compress_debug_sections: lz4"), "compress_debug_sections", "not one of"),
     (("compress_debug_sections: zlib", "compress_debug_sections: zlib\ncompress_level: 11"), "compress_level",
      "a zlib level is 1 to 9"),
-    (("debug_file_mode: 0644", "debug_file_mode: rw-r--r--"), "debug_file_mode", "expected a int"),
-    (("tool: binutils", "tool: [binutils]"), "tool", "expected a str"),
+    (("debug_file_mode: 0644", "debug_file_mode: rw-r--r--"), "debug_file_mode", "expected an integer"),
+    (("tool: binutils", "tool: [binutils]"), "tool", "expected a string"),
     (("{build_id_rest}.debug\"\ndebuglink", "{build_idrest}.debug\"\ndebuglink"), "debug_file", "unknown template field"),
     (("  executable: [--strip-all", "  executables: [--strip-all"), "strip.executables", "unknown key"),
-    (("require_export_list: false", "require_export_list: maybe"), "require_export_list", "expected a bool"),
+    (("require_export_list: false", "require_export_list: maybe"), "require_export_list", "expected true or false"),
     (("debug_root: /usr/lib/debug", "debug_root: usr/lib/debug"), "debug_root", "absolute"),
 ])
 def test_bad_policy_names_file_line_key(tmp_path: Path, change: tuple[str, str], key: str, reason: str) -> None:

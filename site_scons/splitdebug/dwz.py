@@ -32,7 +32,7 @@ MULTIFILE_MODE = 0o644  # dh_dwz and rpm ship the multifile 0644 whatever the .d
 
 @dataclass
 class DwzReport:
-    multifile: str | None = None  # image path of the multifile written, if any
+    multifiles: list[str] = field(default_factory=list)  # image paths of the multifiles written
     files: int = 0                # debug files dwz was given
     bytes_before: int = 0
     bytes_after: int = 0          # debug files (one per inode) + multifile, after compression
@@ -62,7 +62,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
 
     Debug files that are hard links of one another go to dwz once (and are re-linked after, as
     dh_dwz does); every binary's CRC is rewritten only when its debug file changed. The
-    (de)compression passes run `jobs` objcopy processes at once; dwz itself is one process.
+    (de)compression passes run `jobs` objcopy processes at once, and so does dwz (-j). Past the
+    policy's dwz_multifile_mib, files go to dwz in groups, one multifile each (`dwz_groups`).
     """
     report = DwzReport()
     pairs = sorted(set(pairs))
@@ -85,19 +86,24 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             eligible.append(primary)
     _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools), to_decompress)
     report.files = len(eligible)
-    multifile = _multifile(stage_root, policy, pkg, report) if len(eligible) > 1 else None
-    if eligible:
-        _dwz(tool, policy, eligible, multifile, report, jobs)
     to_compress = [p for p in groups if p not in compressed_before]
-    if multifile is not None:
-        image, fs = multifile
-        if fs.exists() and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in eligible):
-            os.chmod(fs, MULTIFILE_MODE)
-            report.multifile = image
-            to_compress.append(fs)
-        else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
-            fs.unlink(missing_ok=True)
-            stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
+    # In shipped-binary order, so that a group holds neighbours (one program's libraries), which
+    # share more than files in build-id order would.
+    first_binary = {debug: binary for binary, debug in reversed(pairs)}
+    eligible.sort(key=lambda debug: min([first_binary.get(p, p) for p in [debug, *groups[debug]]]))
+    limit = policy.dwz_multifile_mib * 2**20 if policy.dwz_multifile_mib is not None else None
+    for batch in dwz_groups([(p, dwarf_bytes(p)) for p in eligible], limit):
+        multifile = _multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None
+        _dwz(tool, policy, batch, multifile, report, jobs)
+        if multifile is not None:
+            image, fs = multifile
+            if fs.exists() and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in batch):
+                os.chmod(fs, MULTIFILE_MODE)
+                report.multifiles.append(image)
+                to_compress.append(fs)
+            else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
+                fs.unlink(missing_ok=True)
+                stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
     if policy.compress_debug_sections != "none":
         # Largest first (the multifile is one of them): no big file left to compress alone at the end.
         to_compress.sort(key=lambda path: -path.stat().st_size)
@@ -108,11 +114,48 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             if not os.path.samefile(primary, alias):
                 stage.install_hardlink(primary, alias)
         report.bytes_after += primary.stat().st_size
-    if report.multifile is not None:
-        report.bytes_after += stage_root.fs_path(policy, report.multifile).stat().st_size
+    for image in report.multifiles:
+        report.bytes_after += stage_root.fs_path(policy, image).stat().st_size
     if fix_crc:  # else the caller does, once binaries still being written are done
         fix_crcs(pairs)
     return report
+
+
+def dwarf_bytes(path: Path) -> int:
+    """What dwz's multifile pass holds in memory for a file: about its .debug_info, .debug_types and
+    .debug_str (measured: 0.94 byte of peak memory per byte of them for C, 1.0 for C++)."""
+    info = elfread.read_elf(path)
+    return sum(s.size for s in info.sections if s.name in (".debug_info", ".debug_types", ".debug_str"))
+
+
+def dwz_groups(files: list[tuple[Path, int]], limit: int | None) -> list[list[Path]]:
+    """Cut (path, DWARF bytes) into runs, in order, each given to one dwz with its own multifile.
+
+    dwz's multifile pass holds every file's shareable DIEs at once: 433 MB for 1500 files. Each run
+    holds at most `limit` bytes (a file bigger than that alone), and the runs are as few and as even
+    as that allows, so that the last one is not a few files with little to share. None: one run, as dh_dwz does.
+    """
+    total = sum(size for _, size in files)
+    if limit is None or total <= limit:
+        return [[path for path, _ in files]] if files else []
+    fewest = _cut(files, None, limit)  # greedy: the fewest runs within the limit
+    even = _cut(files, total / len(fewest), limit)
+    return even if len(even) <= len(fewest) else fewest
+
+
+def _cut(files: list[tuple[Path, int]], target: float | None, limit: int) -> list[list[Path]]:
+    """Runs in order: a new one where a file would pass the limit, or cross the next multiple of
+    `target` (an even share of the total)."""
+    runs: list[list[Path]] = [[]]
+    held = done = 0
+    for path, size in files:
+        if runs[-1] and (held + size > limit or (target is not None and done + size > len(runs) * target)):
+            runs.append([])
+            held = 0
+        runs[-1].append(path)
+        held += size
+        done += size
+    return runs
 
 
 def _each(jobs: int, work: Callable[[Path], None], paths: list[Path]) -> None:
@@ -164,12 +207,14 @@ def _multifile(stage_root: StageRoot, policy: Policy, pkg: PackageInfo,
         report.warnings.append(f"no {', '.join('--' + m for m in missing)}: dwz runs file by file "
                                f"(the multifile {policy.dwz_multifile} needs them)")
         return None
-    image = layout.package_path(policy, policy.dwz_multifile, pkg)
-    base, n = image, 0
-    # find-debuginfo's rule: a multifile of that name already there (an earlier pass) gets .1, .2 …
+    image = base = layout.package_path(policy, policy.dwz_multifile, pkg)
+    stem, suffix = (base[:-6], ".debug") if base.endswith(".debug") else (base, "")
+    # find-debuginfo's rule: a multifile of that name already there (an earlier pass, or an earlier
+    # group of this one) gets .1, .2 … (before Debian's .debug suffix).
+    n = 0
     while stage_root.fs_path(policy, image).exists():
         n += 1
-        image = f"{base}.{n}"
+        image = f"{stem}.{n}{suffix}"
     fs = stage_root.fs_path(policy, image)
     stage.make_dir_inside(stage_root, fs.parent)  # dwz does not create it
     return image, fs

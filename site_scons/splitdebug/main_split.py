@@ -73,8 +73,8 @@ def execute(args: argparse.Namespace) -> int:
         if args.verbose:
             for image, reason in report.skipped:
                 print(printable(f"left alone {image}: {reason}"))
-        if report.dwz_multifile:
-            print(printable(f"dwz multifile {report.dwz_multifile}"))
+        for image in report.dwz_multifiles:
+            print(printable(f"dwz multifile {image}"))
         for image in report.sources:
             print(printable(f"source {image}"))
         print(f"splitdebug: {len(report.split)} binaries split, {len(report.archives)} archives stripped, "

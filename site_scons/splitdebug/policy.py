@@ -40,6 +40,7 @@ DWZ_MODES = ("none", "single", "multifile")
 DWZ_ALTLINKS = ("absolute", "relative")  # dh_dwz's -M /usr/lib/debug/.dwz/…, find-debuginfo's -r
 PACKAGE_FORMATS = ("none", "rpm", "deb")
 KINDS = ("executable", "shared_library", "static_archive")
+_KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class Policy:
     dwz: str = "none"
     dwz_multifile: str | None = None
     dwz_altlink: str = "absolute"
+    # The most DWARF (MiB of .debug_info + .debug_types + .debug_str) one dwz multifile run is
+    # given; more files get more multifiles. None: one multifile however big (dh_dwz, find-debuginfo).
+    dwz_multifile_mib: int | None = 128
     package_format: str = "none"
     arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
 
@@ -217,10 +221,10 @@ class _Reader:
 
     def scalar(self, node: yaml.Node, key: str, kind: type) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            raise self.fail(node, key, f"expected a {kind.__name__}")
+            raise self.fail(node, key, f"expected {_KIND_NAMES.get(kind, kind.__name__)}")
         value = _construct(node)
         if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
-            raise self.fail(node, key, f"expected a {kind.__name__}, got {value!r}")
+            raise self.fail(node, key, f"expected {_KIND_NAMES.get(kind, kind.__name__)}, got {value!r}")
         return value
 
     def choice(self, node: yaml.Node, key: str, choices: tuple[str, ...]) -> str:
@@ -257,7 +261,7 @@ class _Reader:
             "missing_build_id": False,
             "build_id_bytes": False, "require_export_list": False, "cflags": False,
             "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-            "package_format": False, "arch_names": False,
+            "dwz_multifile_mib": False, "package_format": False, "arch_names": False,
         }
         m = self.mapping(root, None, spec)
         def get(k: str) -> yaml.Node | None:
@@ -281,6 +285,7 @@ class _Reader:
         multifile = opt("dwz_multifile", None, lambda n: self.image_template(n, "dwz_multifile"))
         if dwz == "multifile" and multifile is None:
             raise self.fail(m["dwz"][1], "dwz", "multifile needs dwz_multifile (its path template)")
+        group_mib = opt("dwz_multifile_mib", 128, self.optional_size)
         return Policy(
             name=str(self.scalar(m["name"][1], "name", str)),
             source=self.source,
@@ -311,10 +316,20 @@ class _Reader:
             dwz=dwz,
             dwz_multifile=multifile,
             dwz_altlink=opt("dwz_altlink", "absolute", lambda n: self.choice(n, "dwz_altlink", DWZ_ALTLINKS)),
+            dwz_multifile_mib=group_mib,
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
         )
+
+    def optional_size(self, node: yaml.Node) -> int | None:
+        """dwz_multifile_mib: a positive number of MiB, or null for no limit."""
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return None
+        value = self.scalar(node, "dwz_multifile_mib", int)
+        if value < 1:
+            raise self.fail(node, "dwz_multifile_mib", "a size in MiB is at least 1 (null: no limit)")
+        return int(value)
 
     def image_template(self, node: yaml.Node, key: str) -> str | None:
         """A package-wide path template in the image (null for none)."""

@@ -61,7 +61,7 @@ class Report:
     shipped_bytes: int = 0
     debug_bytes: int = 0
     sources: list[str] = field(default_factory=list)  # image paths of the sources copied in
-    dwz_multifile: str | None = None
+    dwz_multifiles: list[str] = field(default_factory=list)
 
 
 def _skip_dirs(stage_root: StageRoot, policy: Policy) -> set[Path]:
@@ -355,7 +355,7 @@ def _dwz_outcome(report: Report, result_of: Callable[[], dwz.DwzReport]) -> dwz.
         report.errors.append(f"dwz pass: {err}")
         return None
     report.warnings += result.warnings
-    report.dwz_multifile = result.multifile
+    report.dwz_multifiles = result.multifiles
     return result
 
 

@@ -1,0 +1,109 @@
+"""dwz in groups: past the policy's dwz_multifile_mib, each group of debug files gets its own
+multifile, so dwz's memory stays bounded whatever the tree size. gdb and the checker are the oracle."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_cli
+from distro_helpers import RPM_ARGS, altlink, gdb
+from splitdebug import elfread
+from splitdebug.dwz import dwz_groups
+
+PROGRAMS = 6
+STRUCTS = 3600  # about 0.39 MB of .debug_info + .debug_str per program: 2 programs per 1 MiB group
+
+
+def sizes(*mib: float) -> list[tuple[Path, int]]:
+    return [(Path(f"f{i}"), int(m * 2**20)) for i, m in enumerate(mib)]
+
+
+def names(groups: list[list[Path]]) -> list[list[str]]:
+    return [[p.name for p in g] for g in groups]
+
+
+def test_groups_are_even_in_order_and_within_the_limit() -> None:
+    files = sizes(*[0.4] * 6)
+    assert names(dwz_groups(files, 2**20)) == [["f0", "f1"], ["f2", "f3"], ["f4", "f5"]]
+    # 10 x 0.3 MiB over 1 MiB: three groups would need 4 files (1.2 MiB) in one; four groups, and even,
+    # not 3 + 3 + 3 + a leftover of one file.
+    groups = dwz_groups(sizes(*[0.3] * 10), 2**20)
+    assert sorted(len(g) for g in groups) == [2, 2, 3, 3]
+    assert [p for g in groups for p in g] == [p for p, _ in sizes(*[0.3] * 10)]
+
+
+def test_a_file_over_the_limit_is_alone_and_no_limit_is_one_group() -> None:
+    assert names(dwz_groups(sizes(0.2, 3, 0.2, 0.2), 2**20)) == [["f0"], ["f1"], ["f2", "f3"]]
+    assert names(dwz_groups(sizes(5, 5, 5), None)) == [["f0", "f1", "f2"]]
+    assert names(dwz_groups(sizes(0.2, 0.3), 2**20)) == [["f0", "f1"]]
+    assert dwz_groups([], 2**20) == [] and dwz_groups([], None) == []
+
+
+def build_tree(src: Path, root: Path) -> list[Path]:
+    """Programs sharing one header of STRUCTS types (what dwz moves to a multifile)."""
+    src.mkdir()
+    (src / "types.h").write_text("\n".join(
+        f"struct s_{i} {{ int a_{i}; long b; char *c; double d_{i}; struct s_{max(i - 1, 0)} *prev; short f[4]; }};"
+        for i in range(STRUCTS)))
+    bindir = root / "usr/bin"
+    bindir.mkdir(parents=True)
+    progs = []
+    for n in range(PROGRAMS):
+        (src / f"p{n}.c").write_text(f'#include "types.h"\nint main(void) {{ struct s_{n} x = {{0}}; return x.a_{n}; }}\n')
+        progs.append(bindir / f"p{n}")
+        subprocess.run(["gcc", "-g", "-O1", "-fno-eliminate-unused-debug-types", "-Wl,--build-id",
+                        "-o", str(progs[-1]), f"p{n}.c"], cwd=src, check=True)
+    return progs
+
+
+@pytest.mark.parametrize("distro", ["debian", "redhat"])
+def test_groups_get_their_own_multifiles_and_gdb_follows_each(distro: str, tmp_path: Path) -> None:
+    policy = tmp_path / f"{distro}-small.yaml"
+    text = (REPO / "configs" / f"{distro}.yaml").read_text()
+    assert "\ndwz_multifile_mib: 128\n" in text
+    policy.write_text(text.replace("\ndwz_multifile_mib: 128\n", "\ndwz_multifile_mib: 1\n"))
+    root = tmp_path / "root"
+    progs = build_tree(tmp_path / "src", root)
+    extra = RPM_ARGS if distro == "redhat" else ("--package", "demo")
+    proc = run_cli("split", "--policy", policy, "--jobs", "2", *extra, root)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+    dwz_dir = root / "usr/lib/debug/.dwz"
+    base = "x86_64-linux-gnu/demo" if distro == "debian" else "demo-1.0-1.x86_64"
+    expected = ([f"{base}.debug", f"{base}.1.debug", f"{base}.2.debug"] if distro == "debian"
+                else [base, f"{base}.1", f"{base}.2"])
+    multifiles = sorted(p.relative_to(dwz_dir).as_posix() for p in dwz_dir.rglob("*") if p.is_file())
+    assert multifiles == sorted(expected)
+    for line in expected:
+        assert f"dwz multifile /usr/lib/debug/.dwz/{line}" in proc.stdout, proc.stdout
+    # Each multifile serves its group of two, named by path and build-id.
+    users: dict[str, int] = {}
+    for debug in (root / "usr/lib/debug").rglob("*.debug"):
+        if ".dwz" in debug.parts or debug.is_symlink():  # Red Hat's build-id links name the same files
+            continue
+        name = altlink(debug)
+        assert name is not None, debug
+        target = (debug.parent / name).resolve() if distro == "redhat" else root / name.lstrip("/")
+        assert target.is_file(), (debug, name)
+        key = target.relative_to(dwz_dir).as_posix()
+        users[key] = users.get(key, 0) + 1
+    assert users == {m: 2 for m in expected}
+    for n, prog in enumerate(progs):
+        out = gdb(prog, root / "usr/lib/debug", "info line main", f"ptype struct s_{STRUCTS - 1 - n}")
+        assert re.search(r'Line \d+ of "[^"]+" starts at address', out), out
+        assert f"double d_{STRUCTS - 1 - n};" in out and "could not find" not in out, out
+    check = run_cli("check", "--policy", policy, *extra, root)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_tree_under_the_limit_keeps_one_multifile(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    build_tree(tmp_path / "src", root)
+    proc = run_cli("split", "--policy", "debian", "--package", "demo", root)
+    assert proc.returncode == 0, proc.stderr
+    assert [p.name for p in (root / "usr/lib/debug/.dwz").rglob("*") if p.is_file()] == ["demo.debug"]
+    assert elfread.read_elf(root / "usr/lib/debug/.dwz/x86_64-linux-gnu/demo.debug").build_id is not None
