@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from conftest import REPO, run_cli
-from distro_helpers import RPM_ARGS, altlink, gdb
+from distro_helpers import NAME, RPM_ARGS, altlink, extract_deb, extract_rpm, gdb, package
 from splitdebug import elfread
 from splitdebug.dwz import dwz_groups
 
@@ -60,26 +61,50 @@ def build_tree(src: Path, root: Path) -> list[Path]:
     return progs
 
 
-@pytest.mark.parametrize("distro", ["debian", "redhat"])
-def test_groups_get_their_own_multifiles_and_gdb_follows_each(distro: str, tmp_path: Path) -> None:
-    policy = tmp_path / f"{distro}-small.yaml"
+@dataclass(frozen=True)
+class Grouped:
+    distro: str
+    policy: Path
+    root: Path
+    progs: list[Path]
+    extra: tuple[str, ...]
+    stdout: str
+    multifiles: list[str]  # expected, under usr/lib/debug/.dwz
+
+
+@pytest.fixture(scope="module", params=["debian", "redhat"])
+def grouped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Grouped:
+    distro = request.param
+    tmp = tmp_path_factory.mktemp(distro)
+    policy = tmp / f"{distro}-small.yaml"
     text = (REPO / "configs" / f"{distro}.yaml").read_text()
     assert "\ndwz_multifile_mib: 128\n" in text
     policy.write_text(text.replace("\ndwz_multifile_mib: 128\n", "\ndwz_multifile_mib: 1\n"))
-    root = tmp_path / "root"
-    progs = build_tree(tmp_path / "src", root)
-    extra = RPM_ARGS if distro == "redhat" else ("--package", "demo")
+    root = tmp / "root"
+    progs = build_tree(tmp / "src", root)
+    extra = RPM_ARGS if distro == "redhat" else ("--package", NAME)
     proc = run_cli("split", "--policy", policy, "--jobs", "2", *extra, root)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-
-    dwz_dir = root / "usr/lib/debug/.dwz"
-    base = "x86_64-linux-gnu/demo" if distro == "debian" else "demo-1.0-1.x86_64"
+    base = f"x86_64-linux-gnu/{NAME}" if distro == "debian" else f"{NAME}-1.0-1.x86_64"
     expected = ([f"{base}.debug", f"{base}.1.debug", f"{base}.2.debug"] if distro == "debian"
                 else [base, f"{base}.1", f"{base}.2"])
+    return Grouped(distro, policy, root, progs, extra, proc.stdout, expected)
+
+
+def gdb_sees_types_through_altlinks(progs: list[Path], debug_dir: Path) -> None:
+    for n, prog in enumerate(progs):
+        out = gdb(prog, debug_dir, "info line main", f"ptype struct s_{STRUCTS - 1 - n}")
+        assert re.search(r'Line \d+ of "[^"]+" starts at address', out), out
+        assert f"double d_{STRUCTS - 1 - n};" in out and "could not find" not in out, out
+
+
+def test_groups_get_their_own_multifiles_and_gdb_follows_each(grouped: Grouped) -> None:
+    root = grouped.root
+    dwz_dir = root / "usr/lib/debug/.dwz"
     multifiles = sorted(p.relative_to(dwz_dir).as_posix() for p in dwz_dir.rglob("*") if p.is_file())
-    assert multifiles == sorted(expected)
-    for line in expected:
-        assert f"dwz multifile /usr/lib/debug/.dwz/{line}" in proc.stdout, proc.stdout
+    assert multifiles == sorted(grouped.multifiles)
+    for line in grouped.multifiles:
+        assert f"dwz multifile /usr/lib/debug/.dwz/{line}" in grouped.stdout, grouped.stdout
     # Each multifile serves its group of two, named by path and build-id.
     users: dict[str, int] = {}
     for debug in (root / "usr/lib/debug").rglob("*.debug"):
@@ -87,23 +112,38 @@ def test_groups_get_their_own_multifiles_and_gdb_follows_each(distro: str, tmp_p
             continue
         name = altlink(debug)
         assert name is not None, debug
-        target = (debug.parent / name).resolve() if distro == "redhat" else root / name.lstrip("/")
+        target = (debug.parent / name).resolve() if grouped.distro == "redhat" else root / name.lstrip("/")
         assert target.is_file(), (debug, name)
         key = target.relative_to(dwz_dir).as_posix()
         users[key] = users.get(key, 0) + 1
-    assert users == {m: 2 for m in expected}
-    for n, prog in enumerate(progs):
-        out = gdb(prog, root / "usr/lib/debug", "info line main", f"ptype struct s_{STRUCTS - 1 - n}")
-        assert re.search(r'Line \d+ of "[^"]+" starts at address', out), out
-        assert f"double d_{STRUCTS - 1 - n};" in out and "could not find" not in out, out
-    check = run_cli("check", "--policy", policy, *extra, root)
+    assert users == {m: 2 for m in grouped.multifiles}
+    gdb_sees_types_through_altlinks(grouped.progs, root / "usr/lib/debug")
+    check = run_cli("check", "--policy", grouped.policy, *grouped.extra, root)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_debug_package_ships_every_multifile(grouped: Grouped, tmp_path: Path) -> None:
+    built = package(grouped.root, str(grouped.policy), tmp_path / "out")
+    unpacked = tmp_path / "unpacked"
+    for path in built.values():
+        (extract_deb if grouped.distro == "debian" else extract_rpm)(path, unpacked)
+    for line in grouped.multifiles:
+        assert (unpacked / "usr/lib/debug/.dwz" / line).is_file(), line
+    gdb_sees_types_through_altlinks([unpacked / "usr/bin" / p.name for p in grouped.progs],
+                                    unpacked / "usr/lib/debug")
+    if grouped.distro == "debian":
+        proc = subprocess.run(["lintian", "--no-cfg", "--debug", "--tag-display-limit", "0", *map(str, built.values())],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode in (0, 2), proc.stderr  # 2: tags about the demo binaries themselves
+        assert f"Running check: files/debug-packages on binary:{NAME}-dbgsym_" in proc.stdout + proc.stderr
+        tags = re.findall(r"^([EW]): (\S+): (\S+)", proc.stdout, re.M)
+        assert [t for t in tags if "debug" in t[2] or "strip" in t[2] or t[1].endswith("-dbgsym")] == [], proc.stdout
 
 
 def test_a_tree_under_the_limit_keeps_one_multifile(tmp_path: Path) -> None:
     root = tmp_path / "root"
     build_tree(tmp_path / "src", root)
-    proc = run_cli("split", "--policy", "debian", "--package", "demo", root)
+    proc = run_cli("split", "--policy", "debian", "--package", NAME, root)
     assert proc.returncode == 0, proc.stderr
-    assert [p.name for p in (root / "usr/lib/debug/.dwz").rglob("*") if p.is_file()] == ["demo.debug"]
-    assert elfread.read_elf(root / "usr/lib/debug/.dwz/x86_64-linux-gnu/demo.debug").build_id is not None
+    assert [p.name for p in (root / "usr/lib/debug/.dwz").rglob("*") if p.is_file()] == [f"{NAME}.debug"]
+    assert elfread.read_elf(root / f"usr/lib/debug/.dwz/x86_64-linux-gnu/{NAME}.debug").build_id is not None
