@@ -91,7 +91,7 @@ def grouped(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     return Grouped(distro, policy, root, progs, extra, proc.stdout, expected)
 
 
-def gdb_sees_types_through_altlinks(progs: list[Path], debug_dir: Path) -> None:
+def gdb_reads_lines_and_types(progs: list[Path], debug_dir: Path) -> None:
     for n, prog in enumerate(progs):
         out = gdb(prog, debug_dir, "info line main", f"ptype struct s_{STRUCTS - 1 - n}")
         assert re.search(r'Line \d+ of "[^"]+" starts at address', out), out
@@ -117,7 +117,7 @@ def test_groups_get_their_own_multifiles_and_gdb_follows_each(grouped: Grouped) 
         key = target.relative_to(dwz_dir).as_posix()
         users[key] = users.get(key, 0) + 1
     assert users == {m: 2 for m in grouped.multifiles}
-    gdb_sees_types_through_altlinks(grouped.progs, root / "usr/lib/debug")
+    gdb_reads_lines_and_types(grouped.progs, root / "usr/lib/debug")
     check = run_cli("check", "--policy", grouped.policy, *grouped.extra, root)
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -129,7 +129,7 @@ def test_the_debug_package_ships_every_multifile(grouped: Grouped, tmp_path: Pat
         (extract_deb if grouped.distro == "debian" else extract_rpm)(path, unpacked)
     for line in grouped.multifiles:
         assert (unpacked / "usr/lib/debug/.dwz" / line).is_file(), line
-    gdb_sees_types_through_altlinks([unpacked / "usr/bin" / p.name for p in grouped.progs],
+    gdb_reads_lines_and_types([unpacked / "usr/bin" / p.name for p in grouped.progs],
                                     unpacked / "usr/lib/debug")
     if grouped.distro == "debian":
         proc = subprocess.run(["lintian", "--no-cfg", "--debug", "--tag-display-limit", "0", *map(str, built.values())],
@@ -147,3 +147,18 @@ def test_a_tree_under_the_limit_keeps_one_multifile(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert [p.name for p in (root / "usr/lib/debug/.dwz").rglob("*") if p.is_file()] == [f"{NAME}.debug"]
     assert elfread.read_elf(root / f"usr/lib/debug/.dwz/x86_64-linux-gnu/{NAME}.debug").build_id is not None
+
+
+def test_without_a_package_name_dwz_runs_file_by_file_and_says_so_once(tmp_path: Path) -> None:
+    policy = tmp_path / "debian-small.yaml"
+    policy.write_text((REPO / "configs/debian.yaml").read_text().replace("\ndwz_multifile_mib: 128\n",
+                                                                          "\ndwz_multifile_mib: 1\n"))
+    root = tmp_path / "root"
+    progs = build_tree(tmp_path / "src", root)
+    proc = run_cli("split", "--policy", policy, root)
+    assert proc.returncode == 0, proc.stderr
+    warning = "no --package: dwz runs file by file (the multifile {debug_root}/.dwz/{multiarch}/{package}.debug needs them)"
+    assert proc.stderr.count(warning) == 1, proc.stderr
+    assert not (root / "usr/lib/debug/.dwz").exists()
+    assert all(altlink(d) is None for d in (root / "usr/lib/debug").rglob("*.debug"))
+    gdb_reads_lines_and_types(progs, root / "usr/lib/debug")

@@ -204,8 +204,10 @@ def _multifile(stage_root: StageRoot, policy: Policy, pkg: PackageInfo,
     missing = [k for k in ("package", "version", "release")
                if "{" + k + "}" in policy.dwz_multifile and not getattr(pkg, k)]
     if missing:
-        report.warnings.append(f"no {', '.join('--' + m for m in missing)}: dwz runs file by file "
-                               f"(the multifile {policy.dwz_multifile} needs them)")
+        warning = (f"no {', '.join('--' + m for m in missing)}: dwz runs file by file "
+                   f"(the multifile {policy.dwz_multifile} needs them)")
+        if warning not in report.warnings:  # once, not once per group
+            report.warnings.append(warning)
         return None
     image = base = layout.package_path(policy, policy.dwz_multifile, pkg)
     stem, suffix = (base[:-6], ".debug") if base.endswith(".debug") else (base, "")
