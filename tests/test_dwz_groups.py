@@ -162,3 +162,16 @@ def test_without_a_package_name_dwz_runs_file_by_file_and_says_so_once(tmp_path:
     assert not (root / "usr/lib/debug/.dwz").exists()
     assert all(altlink(d) is None for d in (root / "usr/lib/debug").rglob("*.debug"))
     gdb_reads_lines_and_types(progs, root / "usr/lib/debug")
+
+
+def test_dwz_runs_in_parallel_when_it_can(tmp_path: Path) -> None:
+    """dwz 0.15 takes -j (the bootstrap's); a dwz that does not know it gets no -j."""
+    from splitdebug.dwz import _takes_jobs, find_dwz
+
+    tool = find_dwz()
+    assert tool is not None and _takes_jobs(tool)
+    older = tmp_path / "dwz-0.14"
+    older.write_text("#!/bin/sh\necho 'Usage: dwz [-v] [-q] [-h] [-l COUNT] [-L COUNT] [-m COMMONFILE] [FILES]'\n")
+    older.chmod(0o755)
+    assert not _takes_jobs(str(older))
+    assert not _takes_jobs(str(tmp_path / "no-such-dwz"))

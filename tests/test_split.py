@@ -235,3 +235,58 @@ def test_compress_level_is_the_policy_s(tmp_path: Path) -> None:
         assert all(s.flags & 0x800 for s in h.sections if s.name in (".debug_info", ".debug_line"))  # SHF_COMPRESSED
         assert resolves(gdb_info_line(root / "usr/lib/debug", binary, "main"), "prog")
     assert debug["9"].stat().st_size < debug["1"].stat().st_size
+
+
+def _dwarf(path: Path) -> dict[str, bytes]:
+    """Each .debug_* section's bytes, decompressed (ELF compression header: 24 bytes on ELF64)."""
+    data = path.read_bytes()
+    out = {}
+    for s in elfread.read_headers(path).sections:
+        if s.name.startswith(".debug_"):
+            raw = data[s.offset:s.offset + s.size]
+            out[s.name] = zlib.decompress(raw[24:]) if s.flags & 0x800 else raw
+    return out
+
+
+def test_recompress_of_a_debug_file_with_program_headers_elsewhere_is_left_to_objcopy(tmp_path: Path) -> None:
+    """The in-process rewrite puts the program headers right after the ELF header, where every writer
+    here puts them. A debug file whose headers sit elsewhere (not one of ours) goes to objcopy: here
+    objcopy refuses it, and that is the error, one line, with the file untouched."""
+    import struct
+
+    from conftest import PROGRAM
+    from splitdebug.errors import ToolError
+    from splitdebug.rewrite import TEMP_PREFIX, Tools, recompress_debug
+
+    binary = compile_c(tmp_path / "prog", PROGRAM)
+    ours = tmp_path / "ours.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(binary), str(ours)], check=True)
+    data = bytearray(ours.read_bytes())
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    assert phoff == 64 and phnum  # objcopy puts them right after the ELF header
+    moved_at = len(data) + -len(data) % 8
+    data += b"\0" * (moved_at - len(data)) + data[phoff:phoff + phentsize * phnum]
+    struct.pack_into("<Q", data, 0x20, moved_at)
+    elsewhere = tmp_path / "elsewhere.debug"
+    elsewhere.write_bytes(bytes(data))
+    assert elfread.read_headers(elsewhere).phoff == moved_at
+
+    before = _dwarf(ours)
+    recompress_debug(ours, "zlib", Tools())  # the builtin engine, in-process
+    h = elfread.read_headers(ours)
+    assert all(s.flags & 0x800 for s in h.sections if s.name in (".debug_info", ".debug_line"))
+    assert _dwarf(ours) == before and h.phoff == 64
+    with pytest.raises(ToolError) as err:
+        recompress_debug(elsewhere, "zlib", Tools())
+    assert str(err.value).startswith(f"{elsewhere}: objcopy failed: ") and "\n" not in str(err.value)
+    assert elsewhere.read_bytes() == bytes(data)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_temporary_files_make_a_missing_directory(tmp_path: Path) -> None:
+    from splitdebug.rewrite import TEMP_PREFIX, _temp_name
+
+    made = _temp_name(tmp_path / "not" / "there")
+    assert made.is_file() and made.stat().st_size == 0 and made.name.startswith(TEMP_PREFIX)
+    assert made.parent == tmp_path / "not" / "there"
