@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
-from distro_helpers import NAME, RPM_ARGS, altlink, extract_deb, extract_rpm, gdb, package
+from distro_helpers import (NAME, RPM_ARGS, altlink, debuginfod_session, extract_deb, extract_rpm, gdb,
+                            package)
 from splitdebug import elfread
 from splitdebug.dwz import dwz_groups
 
@@ -44,17 +45,22 @@ def test_a_file_over_the_limit_is_alone_and_no_limit_is_one_group() -> None:
     assert dwz_groups([], 2**20) == [] and dwz_groups([], None) == []
 
 
-def build_tree(src: Path, root: Path) -> list[Path]:
-    """Programs sharing one header of STRUCTS types (what dwz moves to a multifile)."""
+def build_tree(src: Path, root: Path, pair_types: bool = True) -> list[Path]:
+    """Programs sharing one header of STRUCTS types (what dwz moves to a multifile); with `pair_types`,
+    each pair of programs also shares a header of its own (so each group's multifile differs)."""
     src.mkdir()
     (src / "types.h").write_text("\n".join(
         f"struct s_{i} {{ int a_{i}; long b; char *c; double d_{i}; struct s_{max(i - 1, 0)} *prev; short f[4]; }};"
         for i in range(STRUCTS)))
+    for pair in range(PROGRAMS // 2):
+        (src / f"pair{pair}.h").write_text("\n".join(
+            f"struct pair{pair}_{i} {{ int x; char *name_{i}; }};" for i in range(20)) if pair_types else "")
     bindir = root / "usr/bin"
     bindir.mkdir(parents=True)
     progs = []
     for n in range(PROGRAMS):
-        (src / f"p{n}.c").write_text(f'#include "types.h"\nint main(void) {{ struct s_{n} x = {{0}}; return x.a_{n}; }}\n')
+        (src / f"p{n}.c").write_text(f'#include "types.h"\n#include "pair{n // 2}.h"\n'
+                                     f'int main(void) {{ struct s_{n} x = {{0}}; return x.a_{n}; }}\n')
         progs.append(bindir / f"p{n}")
         subprocess.run(["gcc", "-g", "-O1", "-fno-eliminate-unused-debug-types", "-Wl,--build-id",
                         "-o", str(progs[-1]), f"p{n}.c"], cwd=src, check=True)
@@ -117,6 +123,8 @@ def test_groups_get_their_own_multifiles_and_gdb_follows_each(grouped: Grouped) 
         key = target.relative_to(dwz_dir).as_posix()
         users[key] = users.get(key, 0) + 1
     assert users == {m: 2 for m in grouped.multifiles}
+    inodes = {(dwz_dir / m).stat().st_ino for m in grouped.multifiles}
+    assert len(inodes) == 3  # each group shares a header of its own: three different multifiles
     gdb_reads_lines_and_types(grouped.progs, root / "usr/lib/debug")
     check = run_cli("check", "--policy", grouped.policy, *grouped.extra, root)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -131,6 +139,20 @@ def test_the_debug_package_ships_every_multifile(grouped: Grouped, tmp_path: Pat
         assert (unpacked / "usr/lib/debug/.dwz" / line).is_file(), line
     gdb_reads_lines_and_types([unpacked / "usr/bin" / p.name for p in grouped.progs],
                                     unpacked / "usr/lib/debug")
+    if grouped.distro == "redhat":
+        # debuginfod serves each group's multifile by the build-id its .gnu_debugaltlink names.
+        wanted: dict[str, Path] = {}
+        for debug in (grouped.root / "usr/lib/debug").rglob("*.debug"):
+            if ".dwz" in debug.parts or debug.is_symlink():
+                continue
+            name, build_id = elfread.read_debugaltlink(debug, elfread.read_elf(debug)) or ("", "")
+            wanted[build_id] = (debug.parent / name).resolve()
+        assert len(wanted) == len(grouped.multifiles)
+        served = debuginfod_session(built["main"].parent, tmp_path, {b: ["debuginfo", b] for b in wanted})
+        assert "error" not in served, served
+        for build_id, multifile in wanted.items():
+            assert served[build_id]["rc"] == 0, served[build_id]
+            assert Path(served[build_id]["path"]).read_bytes() == multifile.read_bytes()
     if grouped.distro == "debian":
         proc = subprocess.run(["lintian", "--no-cfg", "--debug", "--tag-display-limit", "0", *map(str, built.values())],
                               capture_output=True, text=True, timeout=300)
@@ -175,3 +197,27 @@ def test_dwz_runs_in_parallel_when_it_can(tmp_path: Path) -> None:
     older.chmod(0o755)
     assert not _takes_jobs(str(older))
     assert not _takes_jobs(str(tmp_path / "no-such-dwz"))
+
+
+def test_groups_sharing_the_same_dwarf_get_one_multifile_under_several_names(tmp_path: Path) -> None:
+    """Byte-identical multifiles (one build-id) are hard links of one file, compressed once."""
+    policy = tmp_path / "debian-small.yaml"
+    policy.write_text((REPO / "configs/debian.yaml").read_text().replace("\ndwz_multifile_mib: 128\n",
+                                                                          "\ndwz_multifile_mib: 1\n"))
+    root = tmp_path / "root"
+    progs = build_tree(tmp_path / "src", root, pair_types=False)
+    proc = run_cli("split", "--policy", policy, "--package", NAME, root)
+    assert proc.returncode == 0, proc.stderr
+    dwz_dir = root / "usr/lib/debug/.dwz/x86_64-linux-gnu"
+    names_ = sorted(p.name for p in dwz_dir.iterdir())
+    assert names_ == [f"{NAME}.1.debug", f"{NAME}.2.debug", f"{NAME}.debug"]
+    stats = [(dwz_dir / n).stat() for n in names_]
+    assert len({st.st_ino for st in stats}) == 1 and stats[0].st_nlink == 3
+    assert all(s.flags & 0x800 for s in elfread.read_headers(dwz_dir / names_[0]).sections
+               if s.name == ".debug_str")  # compressed, as every debug file of the policy
+    # The summary counts that file once.
+    debug_bytes = int(proc.stdout.rsplit(" bytes of debug info", 1)[0].rsplit(", ", 1)[1])
+    files = {p.stat().st_ino: p.stat().st_size for p in (root / "usr/lib/debug").rglob("*") if p.is_file()}
+    assert debug_bytes == sum(files.values())
+    gdb_reads_lines_and_types(progs, root / "usr/lib/debug")
+    assert run_cli("check", "--policy", policy, "--package", NAME, root).returncode == 0

@@ -11,6 +11,7 @@ as the policy says.
 
 from __future__ import annotations
 
+import filecmp
 import functools
 import os
 import shutil
@@ -104,6 +105,10 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
                 fs.unlink(missing_ok=True)
                 stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
+    # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
+    # those are one file with several names, compressed once.
+    copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)
+    to_compress = [p for p in to_compress if p not in copy_of]
     if policy.compress_debug_sections != "none":
         # Largest first (the multifile is one of them): no big file left to compress alone at the end.
         to_compress.sort(key=lambda path: -path.stat().st_size)
@@ -114,11 +119,29 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             if not os.path.samefile(primary, alias):
                 stage.install_hardlink(primary, alias)
         report.bytes_after += primary.stat().st_size
+    for copy, first in copy_of.items():
+        stage.install_hardlink(first, copy)
     for image in report.multifiles:
-        report.bytes_after += stage_root.fs_path(policy, image).stat().st_size
+        fs = stage_root.fs_path(policy, image)
+        if fs not in copy_of:
+            report.bytes_after += fs.stat().st_size
     if fix_crc:  # else the caller does, once binaries still being written are done
         fix_crcs(pairs)
     return report
+
+
+def _identical(paths: Iterable[Path]) -> dict[Path, Path]:
+    """{file: an earlier one with the same build-id and bytes} among `paths`."""
+    first_of: dict[str, list[Path]] = defaultdict(list)
+    copy_of: dict[Path, Path] = {}
+    for path in paths:
+        build_id = elfread.read_elf(path).build_id or f"none:{path}"
+        same = next((f for f in first_of[build_id] if filecmp.cmp(f, path, shallow=False)), None)
+        if same is None:
+            first_of[build_id].append(path)
+        else:
+            copy_of[path] = same
+    return copy_of
 
 
 def dwarf_bytes(path: Path) -> int:
