@@ -436,6 +436,43 @@ def test_incompressible_debug_section_stays_uncompressed(built: dict[str, Path],
 # Where plan declines, the tools split
 
 
+def zlib_levels(debug: Path) -> set[int]:
+    """FLEVEL of each compressed .debug_* section's zlib stream: 0 for level 1, 2 for 6, 3 for 7-9."""
+    data = debug.read_bytes()
+    chdr = 24 if data[4] == 2 else 12
+    return {data[s.offset + chdr + 1] >> 6 for s in elfread.read_headers(debug).sections
+            if s.name.startswith(".debug_") and s.flags & 0x800}
+
+
+@pytest.mark.parametrize("tool", ["binutils", "elfutils"])
+def test_a_declined_file_gets_the_policy_s_compress_level(built: dict[str, Path], tmp_path: Path, tool: str) -> None:
+    """objcopy compresses at level 6 only: where elfsplit declines, the policy's level is still applied
+    (in-process, after the tools' split); only SPLITDEBUG_ENGINE=tools gets objcopy's own."""
+    attrs = tmp_path / "attrs.bin"
+    attrs.write_bytes(b"\x04\0\0\0" * 64)
+    odd = tmp_path / "odd"
+    subprocess.run(["objcopy", f"--add-section=.gnu.build.attributes={attrs}", str(built["pie"]), str(odd)],
+                   check=True)
+    text = (REPO / "configs/redhat.yaml").read_text().replace("\ndwz: multifile\n", "\ndwz: none\n")
+    if tool == "binutils":
+        text = text.replace("\ntool: elfutils\n", "\ntool: binutils\n").replace(
+            "[--remove-comment]", "[--strip-all]").replace("keep_symbols: minidebuginfo", "keep_symbols: none")
+    levels = {}
+    for level, engine in ((1, "builtin"), (9, "builtin"), (1, "tools")):
+        policy = tmp_path / f"{tool}-{level}-{engine}.yaml"
+        policy.write_text(text.replace("\ncompress_level: 1\n", f"\ncompress_level: {level}\n"))
+        env = env_with_package()
+        env["SPLITDEBUG_ENGINE"] = engine
+        done = split_copy(odd, tmp_path / policy.stem, "usr/bin/prog", ("--policy", str(policy), "--version", "1",
+                                                                         "--release", "1"), env)
+        # The tools split it: the section is kept (objcopy) or moved to the debug file (eu-strip).
+        assert any(elfread.read_elf(p).section(".gnu.build.attributes") for p in (done.binary, done.debug))
+        levels[level, engine] = zlib_levels(done.debug)
+        assert resolves(gdb_info_line(done.root / "usr/lib/debug", done.binary, "main"), "prog")
+    assert levels == {(1, "builtin"): {0}, (9, "builtin"): {3}, (1, "tools"): {2}}
+
+
+
 def test_unknown_section_falls_back_to_the_tools(built: dict[str, Path], tmp_path: Path) -> None:
     """A non-allocated section elfsplit does not know: plan declines, the default engine runs the tools."""
     attrs = tmp_path / "attrs.bin"

@@ -154,15 +154,22 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
         dbg = tmp / debuglink  # named as the debuglink: objcopy and eu-strip take the name from it
         out = tmp / "stripped"
         compression = policy.compress_debug_sections if compress else "none"
+        # objcopy compresses at zlib's level 6 only: another policy level is applied in-process
+        # (unless the tools are forced), so that it holds for the files elfsplit declines too.
+        own_level = compression == "zlib" and policy.compress_level != 6 and tools.engine == "builtin"
         if policy.tool == "binutils":
             argv = [tools.objcopy, "--only-keep-debug"]
-            if compression != "none":
+            if compression != "none" and not own_level:
                 argv.append(f"--compress-debug-sections={compression}")
             run(argv + [str(src), str(dbg)], src)
+            if own_level:
+                recompress_debug(dbg, "zlib", tools, policy.compress_level)
             run([tools.objcopy, *flags, f"--add-gnu-debuglink={dbg}", str(src), str(out)], src)
         else:
             run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
-            if compression != "none":
+            if own_level:
+                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+            elif compression != "none":
                 run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
             # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
             set_debuglink_crc(out, elfread.crc32_file(dbg))
