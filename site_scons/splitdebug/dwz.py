@@ -91,7 +91,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     # In shipped-binary order, so that a group holds neighbours (one program's libraries), which
     # share more than files in build-id order would.
     first_binary = {debug: binary for binary, debug in reversed(pairs)}
-    eligible.sort(key=lambda debug: min([first_binary.get(p, p) for p in [debug, *groups[debug]]]))
+    eligible.sort(key=lambda debug: min(first_binary[p] for p in [debug, *groups[debug]]))
     limit = policy.dwz_multifile_mib * 2**20 if policy.dwz_multifile_mib is not None else None
     for batch in dwz_groups([(p, dwarf_bytes(p)) for p in eligible], limit):
         multifile = _multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None

@@ -41,6 +41,7 @@ DWZ_ALTLINKS = ("absolute", "relative")  # dh_dwz's -M /usr/lib/debug/.dwz/…, 
 PACKAGE_FORMATS = ("none", "rpm", "deb")
 KINDS = ("executable", "shared_library", "static_archive")
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
+DWZ_MULTIFILE_MIB = 128  # dwz's multifile pass needs about as much memory: < 200 MB with its own overhead
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Policy:
     dwz_altlink: str = "absolute"
     # The most DWARF (MiB of .debug_info + .debug_types + .debug_str) one dwz multifile run is
     # given; more files get more multifiles. None: one multifile however big (dh_dwz, find-debuginfo).
-    dwz_multifile_mib: int | None = 128
+    dwz_multifile_mib: int | None = DWZ_MULTIFILE_MIB
     package_format: str = "none"
     arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
 
@@ -285,7 +286,7 @@ class _Reader:
         multifile = opt("dwz_multifile", None, lambda n: self.image_template(n, "dwz_multifile"))
         if dwz == "multifile" and multifile is None:
             raise self.fail(m["dwz"][1], "dwz", "multifile needs dwz_multifile (its path template)")
-        group_mib = opt("dwz_multifile_mib", 128, self.optional_size)
+        group_mib = opt("dwz_multifile_mib", DWZ_MULTIFILE_MIB, lambda n: self.mib_or_null(n, "dwz_multifile_mib"))
         return Policy(
             name=str(self.scalar(m["name"][1], "name", str)),
             source=self.source,
@@ -322,13 +323,13 @@ class _Reader:
             arch_names=opt("arch_names", (), self.arch_names),
         )
 
-    def optional_size(self, node: yaml.Node) -> int | None:
-        """dwz_multifile_mib: a positive number of MiB, or null for no limit."""
+    def mib_or_null(self, node: yaml.Node, key: str) -> int | None:
+        """A positive number of MiB, or null for no limit."""
         if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
             return None
-        value = self.scalar(node, "dwz_multifile_mib", int)
+        value = self.scalar(node, key, int)
         if value < 1:
-            raise self.fail(node, "dwz_multifile_mib", "a size in MiB is at least 1 (null: no limit)")
+            raise self.fail(node, key, "a size in MiB is at least 1 (null: no limit)")
         return int(value)
 
     def image_template(self, node: yaml.Node, key: str) -> str | None:
