@@ -137,7 +137,10 @@ def _thread_profiler(frame: Any, event: str, arg: Any) -> None:
 
 def profile_split(tree: Path, split_args: list[str], top: int = 25) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "site_scons"))
-    from splitdebug import cli, dwz, elfread, elfsplit, main_split, rewrite, tree as tree_mod  # noqa: PLC0415
+    from splitdebug import cli  # noqa: PLC0415
+    from splitdebug.cli import split as main_split  # noqa: PLC0415
+    from splitdebug.elf import read as elfread, write as elfsplit  # noqa: PLC0415
+    from splitdebug.tree import dwz, rewrite, split as tree_mod  # noqa: PLC0415
 
     _wrap_subprocess()
     modules = {"tree": tree_mod, "dwz": dwz, "rewrite": rewrite, "elfread": elfread, "elfsplit": elfsplit}

@@ -144,7 +144,7 @@ def section_names(path: Path) -> set[str]:
 
 def altlink(path: Path) -> str | None:
     """The file name in .gnu_debugaltlink (dwz's pointer to its multifile), or None."""
-    from splitdebug import elfread
+    from splitdebug.elf import read as elfread
     sec = elfread.read_elf(path).section(".gnu_debugaltlink")
     if sec is None:
         return None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROGRAM, compile_c, gdb_info_line, resolves, run_cli
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 
 def _shstrtab(data: bytes) -> tuple[int, int]:

@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from conftest import LIBRARY, PROGRAM, REPO, compile_c, make_tree, run_cli
-from splitdebug import elfread, layout, rewrite
+from splitdebug import layout
+from splitdebug.elf import read as elfread
+from splitdebug.tree import rewrite
 from splitdebug.layout import PackageInfo
 from splitdebug.policy import load_policy
 
@@ -31,7 +33,7 @@ POLICIES = ("debian", "redhat")  # every corruption is tried under both
 ALL_POLICIES = tuple(sorted(p.stem for p in (REPO / "configs").glob("*.yaml")))
 PKG = ("--package", "demo", "--version", "1.0", "--release", "1", "--arch", "x86_64")
 POLICY_ARGS = {name: ("--policy", name, *PKG) for name in ALL_POLICIES}
-SCHEMA = json.loads((REPO / "site_scons/splitdebug/check_schema.json").read_text())
+SCHEMA = json.loads((REPO / "site_scons/splitdebug/check/schema.json").read_text())
 PROG, LIB, ARCHIVE = "/usr/bin/prog", "/usr/lib/libdemo.so.1.0", "/usr/lib/libdemo.a"
 
 

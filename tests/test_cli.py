@@ -24,9 +24,9 @@ def test_split_imports_neither_checker_nor_packagers() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('splitdebug.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(SITE_SCONS), "PATH": "/usr/bin:/bin"}).stdout
-    assert "splitdebug.main_split" in out
-    for heavy in ("splitdebug.main_check", "splitdebug.check", "splitdebug.main_package", "splitdebug.package",
-                  "splitdebug.main_exports", "splitdebug.exports"):
+    assert "splitdebug.cli.split" in out
+    for heavy in ("splitdebug.cli.check", "splitdebug.check", "splitdebug.cli.package", "splitdebug.package",
+                  "splitdebug.cli.exports", "splitdebug.exports"):
         assert heavy not in out, heavy
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from distro_helpers import (NAME, RELEASE, RPM_ARGS, VERSION, build_unstripped, listing, mini_symbols,
                             nm_functions, package, rpm_listing, section_names, split, write_sources)
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 REFERENCE_SPEC = """\
 Name: {name}

@@ -13,7 +13,7 @@ import pytest
 
 from distro_helpers import (NAME, VERSION, RELEASE, altlink, build_unstripped, extract_deb, gdb, listing,
                             package, section_names, split, write_sources)
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 DEB_VERSION = f"{VERSION}-{RELEASE}"
 MULTIFILE = f"/usr/lib/debug/.dwz/x86_64-linux-gnu/{NAME}.debug"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from splitdebug import layout, sources
+from splitdebug import layout
+from splitdebug.tree import sources
 from splitdebug.errors import PolicyError, SplitDebugError
 from splitdebug.layout import PackageInfo, place
-from splitdebug.package_rpm import quote
+from splitdebug.package.rpm import quote
 from splitdebug.policy import load_policy, parse_policy
 
 BASE = """\

@@ -15,7 +15,7 @@ import pytest
 from conftest import resolves
 from distro_helpers import (ARCH, NAME, RELEASE, RPM_ARGS, VERSION, altlink, build_unstripped, debuginfod_session,
                             extract_rpm, gdb, listing, package, section_names, split, write_sources)
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 SRC_DIR = f"/usr/src/debug/{NAME}-{VERSION}-{RELEASE}.{ARCH}"
 SUFFIX = f"-{VERSION}-{RELEASE}.{ARCH}.debug"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import run_cli
 from distro_helpers import NAME, VERSION, build_unstripped, gdb, listing, split, write_sources
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 RELEASE = "r0"
 SRC_DIR = f"/usr/src/debug/{NAME}/{VERSION}-{RELEASE}"

@@ -13,8 +13,8 @@ import pytest
 from conftest import REPO, run_cli
 from distro_helpers import (NAME, RPM_ARGS, altlink, debuginfod_session, extract_deb, extract_rpm, gdb,
                             package)
-from splitdebug import elfread
-from splitdebug.dwz import dwz_groups
+from splitdebug.elf import read as elfread
+from splitdebug.tree.dwz import dwz_groups
 
 PROGRAMS = 6
 STRUCTS = 3600  # about 0.39 MB of .debug_info + .debug_str per program: 2 programs per 1 MiB group
@@ -188,7 +188,7 @@ def test_without_a_package_name_dwz_runs_file_by_file_and_says_so_once(tmp_path:
 
 def test_dwz_runs_in_parallel_when_it_can(tmp_path: Path) -> None:
     """dwz 0.15 takes -j (the bootstrap's); a dwz that does not know it gets no -j."""
-    from splitdebug.dwz import _takes_jobs, find_dwz
+    from splitdebug.tree.dwz import _takes_jobs, find_dwz
 
     tool = find_dwz()
     assert tool is not None and _takes_jobs(tool)

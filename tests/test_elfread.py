@@ -12,7 +12,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
 from conftest import LIBRARY, PROGRAM, compile_c
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 PYELF_TYPE_ALIASES = {"STT_LOOS": "STT_GNU_IFUNC", "STB_LOOS": "STB_GNU_UNIQUE"}
 

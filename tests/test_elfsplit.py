@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 from conftest import LIBRARY, PROGRAM, REPO, compile_c, env_with_package, gdb_info_line, resolves, run_cli
 from test_bad_input import _big_endian_elf
 from test_split import assert_split_tree
-from splitdebug import elfread, elfsplit
-from splitdebug.elfsplit import StripFlags
+from splitdebug.elf import read as elfread
+from splitdebug.elf import write as elfsplit
+from splitdebug.elf.write import StripFlags
 from splitdebug.policy import load_policy
 
 SHF_ALLOC, SHF_COMPRESSED = 0x2, 0x800

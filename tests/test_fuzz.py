@@ -9,10 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import LIBRARY, PROGRAM, compile_c
-from splitdebug import check, elfread, tree
+from splitdebug import check
+from splitdebug.elf import read as elfread
+from splitdebug.tree import split as tree
 from splitdebug.layout import PackageInfo, StageRoot
 from splitdebug.policy import load_policy
-from splitdebug.rewrite import Tools
+from splitdebug.tree.rewrite import Tools
 
 # CI runs a few seconds' worth, the same examples every time (a red CI must be reproducible);
 # SPLITDEBUG_FULL=1 (or an explicit count) runs the long, random version. What it finds gets a

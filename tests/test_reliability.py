@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROGRAM, compile_c, env_with_package, make_tree, run_cli
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 from test_split import assert_split_tree
 
 REDHAT = ("--policy", "redhat", "--version", "1", "--release", "1")
@@ -148,10 +148,10 @@ def test_ctrl_c_stops_the_forked_workers_cleanly(tmp_path: Path) -> None:
 
 def test_no_process_pool_falls_back_to_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A build chroot without /dev/shm has no multiprocessing semaphores: the split runs in threads."""
-    from splitdebug import tree
+    from splitdebug.tree import split as tree
     from splitdebug.layout import PackageInfo, StageRoot
     from splitdebug.policy import load_policy
-    from splitdebug.rewrite import Tools
+    from splitdebug.tree.rewrite import Tools
 
     def no_semaphores(*_: object, **__: object) -> None:
         raise OSError(38, "Function not implemented")  # what sem_open says there

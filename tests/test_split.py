@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Tree, compile_c, gdb_info_line, readelf_sections, resolves, run_cli
-from splitdebug import elfread
+from splitdebug.elf import read as elfread
 
 RH = ("--version", "1.0", "--release", "1", "--arch", "x86_64")
 POLICY_ARGS = {"debian": ("--policy", "debian"), "redhat": ("--policy", "redhat", *RH)}
@@ -256,7 +256,7 @@ def test_recompress_of_a_debug_file_with_program_headers_elsewhere_is_left_to_ob
 
     from conftest import PROGRAM
     from splitdebug.errors import ToolError
-    from splitdebug.rewrite import TEMP_PREFIX, Tools, recompress_debug
+    from splitdebug.tree.rewrite import TEMP_PREFIX, Tools, recompress_debug
 
     binary = compile_c(tmp_path / "prog", PROGRAM)
     ours = tmp_path / "ours.debug"
@@ -285,7 +285,7 @@ def test_recompress_of_a_debug_file_with_program_headers_elsewhere_is_left_to_ob
 
 
 def test_temporary_files_make_a_missing_directory(tmp_path: Path) -> None:
-    from splitdebug.rewrite import TEMP_PREFIX, _temp_name
+    from splitdebug.tree.rewrite import TEMP_PREFIX, _temp_name
 
     made = _temp_name(tmp_path / "not" / "there")
     assert made.is_file() and made.stat().st_size == 0 and made.name.startswith(TEMP_PREFIX)

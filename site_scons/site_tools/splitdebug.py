@@ -25,7 +25,7 @@ def _package():
     return current
 
 
-_scons_tool = importlib.import_module(_package().__name__ + ".scons_tool")
+_scons_tool = importlib.import_module(_package().__name__ + ".scons.tool")
 
 
 def generate(env):

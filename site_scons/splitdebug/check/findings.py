@@ -1,0 +1,93 @@
+"""The rules' table (ids, names, severities, what each checks) and the findings they make."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+
+ERROR = "error"
+WARNING = "warning"
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    severity: str  # the usual severity; a few rules lower it (named in `checks`)
+    checks: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("SD101", "debug-sections-in-shipped-binary", ERROR,
+         "a shipped executable, shared library or (when the policy strips them) static archive member "
+         "has .debug_* or .zdebug_* sections"),
+    Rule("SD102", "symtab-in-shipped-binary", ERROR,
+         "keep_symbols is none or minidebuginfo, yet the shipped binary has .symtab"),
+    Rule("SD103", "symtab-missing", ERROR, "keep_symbols is all, yet the shipped binary has no .symtab"),
+    Rule("SD104", "minidebuginfo-missing", ERROR,
+         "keep_symbols is minidebuginfo, yet the shipped binary has no .gnu_debugdata"),
+    Rule("SD105", "minidebuginfo-invalid", ERROR,
+         ".gnu_debugdata is not one xz stream of an ELF file with a .symtab"),
+    Rule("SD201", "missing-build-id", ERROR,
+         "a shipped binary has no GNU build-id note (a warning when the policy's missing_build_id is warn)"),
+    Rule("SD202", "build-id-wrong-length", ERROR, "the build-id's length is not one of the policy's build_id_bytes"),
+    Rule("SD203", "duplicate-build-id", ERROR,
+         "two different shipped binaries (or two different debug files) carry one build-id; hard links "
+         "and identical copies (equal but for .gnu_debuglink) are not collisions"),
+    Rule("SD301", "no-debuglink", WARNING,
+         "a stripped shipped binary has no .gnu_debuglink (stripped before it was installed?)"),
+    Rule("SD302", "debuglink-name-mismatch", ERROR,
+         "the name in .gnu_debuglink is not the one the policy's layout gives"),
+    Rule("SD303", "debug-file-missing", ERROR,
+         "no regular file where the policy's layout puts the binary's debug file"),
+    Rule("SD304", "debuglink-crc-mismatch", ERROR,
+         "the CRC32 in .gnu_debuglink is not the CRC32 of the debug file (gdb rejects it)"),
+    Rule("SD401", "debug-file-build-id-mismatch", ERROR, "the debug file's build-id is not the binary's"),
+    Rule("SD402", "debug-file-with-no-debug-symbols", ERROR,
+         "a binary's debug file has no .debug_info or no .debug_line; another file under the debug root "
+         "(a dwz multifile) no .debug_* section (lintian's tag)"),
+    Rule("SD403", "debug-symbols-not-detached", ERROR,
+         "an ELF file under the debug root holds code: its .text is not NOBITS (lintian's tag)"),
+    Rule("SD404", "orphan-debug-file", WARNING, "a debug file that no shipped binary's layout leads to"),
+    Rule("SD405", "debug-file-mode", WARNING, "a binary's debug file's mode is not the policy's debug_file_mode"),
+    Rule("SD406", "debug-altlink-broken", ERROR,
+         "a debug file's .gnu_debugaltlink (dwz) names no file in the tree, or one of another build-id"),
+    Rule("SD501", "build-id-link-missing", ERROR,
+         "a symlink the policy asks for (build_id_links, or <link>.debug of a symlinked binary) is missing"),
+    Rule("SD502", "build-id-link-wrong-target", ERROR,
+         "a policy symlink resolves to another file than the policy's target"),
+    Rule("SD503", "dangling-symlink", ERROR,
+         "a symlink resolves to nothing inside the root, or loops (a warning outside the debug root)"),
+    Rule("SD504", "path-leaves-root", ERROR, "a symlink's target climbs out of the root (it is not followed)"),
+    Rule("SD601", "non-debug-file-in-debug-root", ERROR,
+         "under the debug root: a file that is not ELF, or a symlink that is not one of the policy's links"),
+    Rule("SD602", "unstripped-object", WARNING,
+         "an ELF object (.o, .ko) outside the debug root carries debug sections"),
+    Rule("SD603", "debug-file-outside-debug-root", ERROR,
+         "a separated debug file lies outside the debug root and no binary's layout puts it there"),
+    Rule("SD701", "export-list-mismatch", ERROR,
+         "with --exports: a shared library does not export exactly its list"),
+    Rule("SD702", "export-list-missing", WARNING,
+         "with --exports: no list for a shared library (an error when the policy requires export lists)"),
+    Rule("SD901", "damaged-elf", ERROR, "a file with the ELF or ar magic cannot be read as one (truncated, corrupt)"),
+    Rule("SD902", "unreadable-path", ERROR, "a file or directory that cannot be read"),
+)
+RULES_BY_ID: Mapping[str, Rule] = MappingProxyType({r.id: r for r in RULES})
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str  # a rule id, SDnnn
+    severity: str  # error or warning
+    path: str  # image path: where the file sits in the installed system
+    reason: str
+
+    @property
+    def name(self) -> str:
+        return RULES_BY_ID[self.rule].name
+
+
+def finding(rule: str, path: str, reason: str, severity: str | None = None) -> Finding:
+    return Finding(rule, severity or RULES_BY_ID[rule].severity, path, reason)

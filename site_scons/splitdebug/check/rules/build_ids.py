@@ -1,0 +1,42 @@
+"""SD2xx: every shipped binary has a build-id of an accepted length, and no two share one."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+
+from ..context import Context, file_digest, is_debug_file, short_list
+from ..findings import ERROR, Finding, WARNING, finding
+from ..model import Key
+
+
+def rule_build_ids(ctx: Context) -> Iterator[Finding]:
+    """SD201-SD203: a build-id of the policy's length on every shipped binary, each its own."""
+    lengths = ctx.policy.build_id_bytes
+    groups: dict[str, list[tuple[str, Key]]] = defaultdict(list)
+    for b in ctx.binaries:
+        bid = b.info.build_id
+        if bid is None:
+            sev = WARNING if ctx.policy.missing_build_id == "warn" else ERROR
+            yield finding("SD201", b.image, "no build-id note (link with -Wl,--build-id)", sev)
+            continue
+        if len(bid) // 2 not in lengths:
+            yield finding("SD202", b.image, f"build-id {bid} has {len(bid) // 2} bytes "
+                                            f"(policy: {'/'.join(map(str, lengths))})")
+        groups[bid].append((b.image, b.key))
+    for key, facts in ctx.survey.facts.items():
+        if facts.elf is not None and facts.elf.build_id and is_debug_file(facts.elf) \
+                and ctx.model.in_debug_root(facts.image):
+            groups["debug:" + facts.elf.build_id].append((facts.image, key))
+    for bid, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        # Shipped binaries split as separate copies differ in their .gnu_debuglink only.
+        digests = {image: file_digest(ctx, key, mask_debuglink=not bid.startswith("debug:")) for image, key in members}
+        if len(set(digests.values())) < 2:
+            continue  # identical copies: the same binary installed twice
+        for image, digest in sorted(digests.items()):
+            others = [i for i, d in sorted(digests.items()) if d != digest]
+            what = "debug file" if bid.startswith("debug:") else "binary"
+            yield finding("SD203", image, f"build-id {bid.removeprefix('debug:')} is also that of "
+                                          f"{short_list(others)}, a different {what}")

@@ -1,0 +1,1 @@
+"""ELF files, never DWARF: `read` (struct-based, lazy headers, notes, symbols) and `write` (the in-process split)."""

@@ -1,0 +1,2 @@
+"""Packages from a split tree: `common` (metadata, the prepared copy), `rpm`, `deb`, and `build`, which
+chooses between them."""

@@ -1,0 +1,140 @@
+"""SCons glue for distribution parity: source paths at compile time, sources in the stage, packages.
+
+- `$_SPLITDEBUG_SOURCEFLAGS` in `$CCFLAGS`: `-ffile-prefix-map=<$SPLITDEBUG_SOURCE_ROOT>=<source_dir>`
+  for policies with a `source_dir` (Red Hat's /usr/src/debug/<n>-<v>-<r>.<a>, Debian's `.` as
+  dpkg-buildflags does). It is computed when a command line is built, so the policy and the
+  PACKAGE_* values count whenever they are set, and a change of either recompiles.
+- staging a binary (`InstallStripped`) copies the sources its DWARF names into
+  `$DESTDIR/<source_dir>` when the policy ships them (`stage_sources`, called by the stage step).
+- `env.SplitDebugPackage(dir, staged)` builds the policy's packages of `$DESTDIR` into `dir`, running
+  the tree-level dwz pass on its private copy; its target is `dir/packages.json`, which lists them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import SCons.Action
+import SCons.Builder
+import SCons.Errors
+
+from ..tree import sources
+from .env import env_package, env_policy, env_tools
+from ..errors import SplitDebugError
+from ..layout import PackageInfo, StageRoot
+from ..package.build import build_packages
+from ..package.common import PackageMeta
+from ..policy import Policy
+
+PACKAGE_META_VARS = ["PACKAGE_SUMMARY", "PACKAGE_DESCRIPTION", "PACKAGE_MAINTAINER", "PACKAGE_LICENSE",
+                     "SOURCE_DATE_EPOCH"]
+
+
+def generate(env: Any) -> None:
+    env.SetDefault(
+        SPLITDEBUG_SOURCE_ROOT="#",
+        SPLITDEBUG_PACKAGECOMSTR="Packaging ($SPLITDEBUG_POLICY) $SPLITDEBUG_STAGEROOT -> ${TARGET.dir}",
+        PACKAGE_SUMMARY="", PACKAGE_DESCRIPTION="", PACKAGE_MAINTAINER="", PACKAGE_LICENSE="",
+        SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", ""),
+    )
+    env["_splitdebug_source_flags"] = source_flags
+    env["_SPLITDEBUG_SOURCEFLAGS"] = "${_splitdebug_source_flags(__env__)}"
+    env.AppendUnique(CCFLAGS=["$_SPLITDEBUG_SOURCEFLAGS"])
+    env["BUILDERS"]["SplitDebugPackageBuilder"] = SCons.Builder.Builder(
+        action=SCons.Action.Action(package_action, "$SPLITDEBUG_PACKAGECOMSTR",
+                                   varlist=["SPLITDEBUG_POLICY", "SPLITDEBUG_STAGEROOT", "PACKAGE_NAME",
+                                            "PACKAGE_VERSION", "PACKAGE_RELEASE", "PACKAGE_ARCH",
+                                            *PACKAGE_META_VARS]))
+    env.AddMethod(split_debug_package, "SplitDebugPackage")
+
+
+def source_flags(env: Any) -> list[str]:
+    """The -ffile-prefix-map flag the policy asks for ([] when it leaves DWARF paths alone)."""
+    policy = env_policy(env)
+    if policy.source_dir is None:
+        return []
+    try:
+        smap = sources.source_map(policy, env_package(env), env.Dir("$SPLITDEBUG_SOURCE_ROOT").abspath)
+    except SplitDebugError as err:
+        raise SCons.Errors.UserError(str(err)) from None
+    return [smap.prefix_map_flag()] if smap is not None else []
+
+
+def stage_sources(env: Any, root: StageRoot, policy: Policy, pkg: PackageInfo, linked: Path) -> list[str]:
+    """Copy the sources `linked`'s DWARF names (already mapped at compile time) into the stage."""
+    dest = sources.source_dir(policy, pkg)
+    if dest is None or not policy.ships_sources:
+        return []
+    tool = sources.require_debugedit()
+    names = sources.list_sources(linked, dest, tool)
+    written, _missing = sources.copy_sources(names, Path(env.Dir("$SPLITDEBUG_SOURCE_ROOT").abspath), root,
+                                             policy, dest)
+    return written
+
+
+def sources_dir(env: Any, root: Path, policy: Policy) -> Path | None:
+    """The stage's sources directory (for `scons -c`), or None."""
+    if not policy.ships_sources:
+        return None
+    try:
+        dest = sources.source_dir(policy, env_package(env))
+    except SplitDebugError:
+        return None
+    return StageRoot(root).fs_path(policy, dest) if dest else None
+
+
+def split_debug_package(env: Any, outdir: Any, staged: Any) -> list[Any]:
+    """Build the policy's packages of $DESTDIR into `outdir` once `staged` (InstallStripped's nodes)
+    are there. Returns the node of `outdir/packages.json`."""
+    policy = env_policy(env)
+    if policy.package_format == "none":
+        raise SCons.Errors.UserError(f"SplitDebugPackage: policy {policy.name!r} has no package format")
+    destdir = env.subst("$DESTDIR") if "DESTDIR" in env else ""
+    if not destdir:
+        raise SCons.Errors.UserError("SplitDebugPackage: set DESTDIR (the staging root to package)")
+    out = env.Dir(outdir)
+    nodes = env.SplitDebugPackageBuilder(out.File("packages.json"), staged,
+                                         SPLITDEBUG_STAGEROOT=env.Dir(destdir).abspath)
+    env.Depends(nodes, env.File(policy.source))
+    env.NoCache(nodes)  # the packages are not targets of their own: never restore the list alone
+    env.Precious(nodes)  # its old list says which packages a rebuild replaces
+    env.Clean(nodes, out)
+    return list(nodes)
+
+
+def package_action(target: list[Any], source: list[Any], env: Any) -> int:
+    manifest = Path(target[0].abspath)
+    policy = env_policy(env)
+    pkg = env_package(env)
+    epoch = env.subst("$SOURCE_DATE_EPOCH")
+    meta = PackageMeta(
+        name=pkg.package, version=pkg.version, release=pkg.release, arch=pkg.arch,
+        summary=env.subst("$PACKAGE_SUMMARY"), description=env.subst("$PACKAGE_DESCRIPTION"),
+        maintainer=env.subst("$PACKAGE_MAINTAINER") or PackageMeta.maintainer,
+        license=env.subst("$PACKAGE_LICENSE") or PackageMeta.license,
+        source_date_epoch=int(epoch) if epoch.isdigit() else None)
+    try:
+        for old in _listed(manifest):
+            old.unlink(missing_ok=True)  # a new version must not leave the old packages beside it
+        built = build_packages(Path(env.subst("$SPLITDEBUG_STAGEROOT")), policy, meta, manifest.parent,
+                               run_dwz=True, tools=env_tools(env))
+    except SplitDebugError as err:
+        raise SCons.Errors.BuildError(node=target[0], errstr=str(err), exitstatus=2) from None
+    listing = {"version": 1, "policy": policy.name, "packages": [
+        {"path": os.path.relpath(b.path, manifest.parent), "role": b.role,
+         "sha256": hashlib.sha256(b.path.read_bytes()).hexdigest()} for b in built]}
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps(listing, indent=1) + "\n")
+    os.replace(tmp, manifest)
+    return 0
+
+
+def _listed(manifest: Path) -> list[Path]:
+    try:
+        return [manifest.parent / p["path"] for p in json.loads(manifest.read_text())["packages"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []

@@ -1,0 +1,306 @@
+"""dwz over a tree's debug files, after every split: shared DWARF into one multifile, then the
+policy's compression, then every binary's debuglink CRC.
+
+find-debuginfo runs `dwz -h -q -r -m .dwz/<name>-<ver>-<rel>.<arch>` over the `.debug` files and
+fixes CRCs with sepdebugcrcfix; dh_dwz runs `dwz -m… -M/usr/lib/debug/.dwz/<multiarch>/<pkg>.debug`
+over the *unstripped* binaries, so Debian's shipped binaries keep a `.gnu_debugaltlink`. Here dwz
+always runs on the separated `.debug` files, so no shipped binary carries one. dwz 0.15 refuses
+compressed input: compressed debug files are decompressed first and everything is compressed after,
+as the policy says.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import functools
+import os
+import shutil
+import subprocess
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..elf import read as elfread
+from .. import layout
+from . import rewrite
+from . import stage
+from ..errors import SplitDebugError, ToolError
+from ..layout import PackageInfo, StageRoot
+from ..policy import Policy
+
+SHF_COMPRESSED = 0x800
+MULTIFILE_MODE = 0o644  # dh_dwz and rpm ship the multifile 0644 whatever the .debug files' mode
+
+
+@dataclass
+class DwzReport:
+    multifiles: list[str] = field(default_factory=list)  # image paths of the multifiles written
+    files: int = 0                # debug files dwz was given
+    bytes_before: int = 0
+    bytes_after: int = 0          # debug files (one per inode) + multifile, after compression
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_dwz(environ: dict[str, str] | None = None) -> str | None:
+    env = os.environ if environ is None else environ
+    tool = env.get("DWZ", "dwz")
+    return tool if shutil.which(tool) else None
+
+
+def is_compressed(info: elfread.ElfInfo) -> bool:
+    return any(s.name.startswith(".zdebug") or (s.name.startswith(".debug_") and s.flags & SHF_COMPRESSED)
+               for s in info.sections)
+
+
+def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iterable[tuple[Path, Path]],
+            tools: rewrite.Tools, dwz_tool: str | None = None, jobs: int = 1,
+            compressed_are_pending: bool = False, fix_crc: bool = True) -> DwzReport:
+    """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths.
+
+    A debug file with a .gnu_debugaltlink has been through dwz already. So has a compressed one,
+    unless `compressed_are_pending` (a tree split file by file with compression, as the SCons
+    stage is): `split` leaves files uncompressed until this pass, so a rerun of an interrupted
+    pass redoes only what it had not finished.
+
+    Debug files that are hard links of one another go to dwz once (and are re-linked after, as
+    dh_dwz does); every binary's CRC is rewritten only when its debug file changed. The
+    (de)compression passes run `jobs` objcopy processes at once, and so does dwz (-j). Past the
+    policy's dwz_multifile_mib, files go to dwz in groups, one multifile each (`dwz_groups`).
+    """
+    report = DwzReport()
+    pairs = sorted(set(pairs))
+    tool = dwz_tool or find_dwz()
+    if tool is None:
+        raise SplitDebugError(f"policy {policy.name!r} runs dwz, which is not installed (apt-get install dwz)")
+    groups = _by_inode(debug for _, debug in pairs)
+    eligible, to_decompress, compressed_before = [], [], set()
+    for primary in groups:
+        info = elfread.read_elf(primary)
+        report.bytes_before += primary.stat().st_size
+        compressed = is_compressed(info)
+        if info.section(".gnu_debugaltlink") is not None or (compressed and not compressed_are_pending):
+            if compressed:  # dwz already ran on it (an earlier pass)
+                compressed_before.add(primary)
+            continue
+        if compressed:
+            to_decompress.append(primary)
+        if info.section(".debug_info") is not None:
+            eligible.append(primary)
+    _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools), to_decompress)
+    report.files = len(eligible)
+    to_compress = [p for p in groups if p not in compressed_before]
+    # In shipped-binary order, so that a group holds neighbours (one program's libraries), which
+    # share more than files in build-id order would.
+    first_binary = {debug: binary for binary, debug in reversed(pairs)}
+    eligible.sort(key=lambda debug: min(first_binary[p] for p in [debug, *groups[debug]]))
+    limit = policy.dwz_multifile_mib * 2**20 if policy.dwz_multifile_mib is not None else None
+    for batch in dwz_groups([(p, dwarf_bytes(p)) for p in eligible], limit):
+        multifile = _multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None
+        _dwz(tool, policy, batch, multifile, report, jobs)
+        if multifile is not None:
+            image, fs = multifile
+            if fs.exists() and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in batch):
+                os.chmod(fs, MULTIFILE_MODE)
+                report.multifiles.append(image)
+                to_compress.append(fs)
+            else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
+                fs.unlink(missing_ok=True)
+                stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
+    # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
+    # those are one file with several names, compressed once.
+    copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)
+    to_compress = [p for p in to_compress if p not in copy_of]
+    if policy.compress_debug_sections != "none":
+        # Largest first (the multifile is one of them): no big file left to compress alone at the end.
+        to_compress.sort(key=lambda path: -path.stat().st_size)
+        _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
+                                                             policy.compress_level), to_compress)
+    for primary, aliases in groups.items():
+        for alias in aliases:
+            if not os.path.samefile(primary, alias):
+                stage.install_hardlink(primary, alias)
+        report.bytes_after += primary.stat().st_size
+    for copy, first in copy_of.items():
+        stage.install_hardlink(first, copy)
+    for image in report.multifiles:
+        fs = stage_root.fs_path(policy, image)
+        if fs not in copy_of:
+            report.bytes_after += fs.stat().st_size
+    if fix_crc:  # else the caller does, once binaries still being written are done
+        fix_crcs(pairs)
+    return report
+
+
+def _identical(paths: Iterable[Path]) -> dict[Path, Path]:
+    """{file: an earlier one with the same build-id and bytes} among `paths`."""
+    first_of: dict[str, list[Path]] = defaultdict(list)
+    copy_of: dict[Path, Path] = {}
+    for path in paths:
+        build_id = elfread.read_elf(path).build_id or f"none:{path}"
+        same = next((f for f in first_of[build_id] if filecmp.cmp(f, path, shallow=False)), None)
+        if same is None:
+            first_of[build_id].append(path)
+        else:
+            copy_of[path] = same
+    return copy_of
+
+
+def dwarf_bytes(path: Path) -> int:
+    """What dwz's multifile pass holds in memory for a file: about its .debug_info, .debug_types and
+    .debug_str (measured: 0.94 byte of peak memory per byte of them for C, 1.0 for C++)."""
+    info = elfread.read_elf(path)
+    return sum(s.size for s in info.sections if s.name in (".debug_info", ".debug_types", ".debug_str"))
+
+
+def dwz_groups(files: list[tuple[Path, int]], limit: int | None) -> list[list[Path]]:
+    """Cut (path, DWARF bytes) into runs, in order, each given to one dwz with its own multifile.
+
+    dwz's multifile pass holds every file's shareable DIEs at once: 433 MB for 1500 files. Each run
+    holds at most `limit` bytes (a file bigger than that alone), and the runs are as few and as even
+    as that allows, so that the last one is not a few files with little to share. None: one run, as dh_dwz does.
+    """
+    total = sum(size for _, size in files)
+    if limit is None or total <= limit:
+        return [[path for path, _ in files]] if files else []
+    fewest = _cut(files, None, limit)  # greedy: the fewest runs within the limit
+    even = _cut(files, total / len(fewest), limit)
+    return even if len(even) <= len(fewest) else fewest
+
+
+def _cut(files: list[tuple[Path, int]], target: float | None, limit: int) -> list[list[Path]]:
+    """Runs in order: a new one where a file would pass the limit, or cross the next multiple of
+    `target` (an even share of the total)."""
+    runs: list[list[Path]] = [[]]
+    held = done = 0
+    for path, size in files:
+        if runs[-1] and (held + size > limit or (target is not None and done + size > len(runs) * target)):
+            runs.append([])
+            held = 0
+        runs[-1].append(path)
+        held += size
+        done += size
+    return runs
+
+
+def _each(jobs: int, work: Callable[[Path], None], paths: list[Path]) -> None:
+    """work(path) for every path, `jobs` at a time (the work is in external tools)."""
+    if jobs <= 1 or len(paths) <= 1:
+        for path in paths:
+            work(path)
+        return
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        list(pool.map(work, paths))  # re-raises the first failure
+
+
+def fix_crcs(pairs: Iterable[tuple[Path, Path]]) -> int:
+    """Make each binary's .gnu_debuglink CRC match its debug file; returns how many changed."""
+    crc_of: dict[Path, int] = {}
+    done: set[tuple[int, int]] = set()
+    changed = 0
+    for binary, debug in pairs:
+        st = binary.stat()
+        if (st.st_dev, st.st_ino) in done:
+            continue
+        done.add((st.st_dev, st.st_ino))
+        crc = crc_of.setdefault(debug, elfread.crc32_file(debug))
+        info = elfread.read_elf(binary)
+        carried = elfread.read_debuglink(binary, info)
+        if carried is not None and carried[1] != crc:
+            rewrite.set_debuglink_crc(binary, crc)
+            changed += 1
+    return changed
+
+
+def _by_inode(paths: Iterable[Path]) -> dict[Path, list[Path]]:
+    """{first name of each inode: its other names}, in sorted order."""
+    names: dict[tuple[int, int], list[Path]] = defaultdict(list)
+    for p in sorted(set(paths)):
+        st = p.stat()
+        names[(st.st_dev, st.st_ino)].append(p)
+    return {group[0]: group[1:] for group in names.values()}
+
+
+def _multifile(stage_root: StageRoot, policy: Policy, pkg: PackageInfo,
+               report: DwzReport) -> tuple[str, Path] | None:
+    """(image path, file system path) of the multifile to write, or None for per-file dwz."""
+    if policy.dwz != "multifile" or policy.dwz_multifile is None:
+        return None
+    missing = [k for k in ("package", "version", "release")
+               if "{" + k + "}" in policy.dwz_multifile and not getattr(pkg, k)]
+    if missing:
+        warning = (f"no {', '.join('--' + m for m in missing)}: dwz runs file by file "
+                   f"(the multifile {policy.dwz_multifile} needs them)")
+        if warning not in report.warnings:  # once, not once per group
+            report.warnings.append(warning)
+        return None
+    image = base = layout.package_path(policy, policy.dwz_multifile, pkg)
+    stem, suffix = (base[:-6], ".debug") if base.endswith(".debug") else (base, "")
+    # find-debuginfo's rule: a multifile of that name already there (an earlier pass, or an earlier
+    # group of this one) gets .1, .2 … (before Debian's .debug suffix).
+    n = 0
+    while stage_root.fs_path(policy, image).exists():
+        n += 1
+        image = f"{stem}.{n}{suffix}"
+    fs = stage_root.fs_path(policy, image)
+    stage.make_dir_inside(stage_root, fs.parent)  # dwz does not create it
+    return image, fs
+
+
+@functools.lru_cache(maxsize=8)
+def _takes_jobs(tool: str) -> bool:
+    """dwz 0.15 processes files in parallel with -j; older ones do not know the option."""
+    try:
+        proc = subprocess.run([tool, "--help"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors="replace")
+    except OSError:
+        return False
+    return "--jobs" in proc.stdout + proc.stderr
+
+
+def _dwz(tool: str, policy: Policy, files: list[Path], multifile: tuple[str, Path] | None,
+         report: DwzReport, jobs: int = 1) -> None:
+    argv = [tool, "-h"]
+    if jobs > 1 and _takes_jobs(tool):
+        argv += ["-j", str(jobs)]
+    if multifile is not None:
+        image, fs = multifile
+        argv += ["-m", str(fs)] + (["-r"] if policy.dwz_altlink == "relative" else ["-M", image])
+    argv += ["--", *map(str, files)]
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    except OSError as err:
+        raise ToolError(str(files[0]), argv, f"cannot run: {err.strerror}") from None
+    # "DWARF compression not beneficial" is dwz declining a small file: not a problem.
+    notes = [line for line in proc.stderr.splitlines() if line.strip() and "not beneficial" not in line]
+    if proc.returncode != 0:
+        # dwz replaces only the files it finished; the others stay valid, uncompressed by it.
+        report.warnings.append(f"dwz exited {proc.returncode}: {notes[-1] if notes else 'no message'}")
+
+
+def shipped_pairs(stage_root: StageRoot, policy: Policy, pkg: PackageInfo) -> list[tuple[Path, Path]]:
+    """(binary, debug file) for every shipped ELF of a split tree, through the policy's layout.
+
+    For trees split earlier (the SCons stage): the package step runs dwz over them.
+    """
+    pairs = []
+    debug_dir = stage_root.fs_path(policy, policy.debug_root)
+    for dirpath, dirnames, filenames in os.walk(stage_root.root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if here / d != debug_dir and not (here / d).is_symlink())
+        for name in sorted(filenames):
+            p = here / name
+            if p.is_symlink() or not elfread.is_elf(p):
+                continue
+            try:
+                info = elfread.read_elf(p)
+                if info.is_debug_file or info.build_id is None or elfread.read_debuglink(p, info) is None:
+                    continue
+                place = layout.place(policy, stage_root.image_path(p), info.build_id, pkg)
+            except SplitDebugError:
+                continue
+            debug = stage_root.fs_path(policy, place.debug_file)
+            if debug.is_file():
+                pairs.append((p, debug))
+    return pairs

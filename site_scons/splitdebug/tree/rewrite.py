@@ -1,0 +1,330 @@
+"""Producing the stripped binary and its debug file, atomically.
+
+A split is done in-process by elfsplit when it knows the file's shape and the policy's flags (the
+common case: no process per file), else by the external tools: at most three runs (extract, strip +
+debuglink, and minidebuginfo when asked). Either way everything is written into a private temporary
+directory beside the outputs, renamed into place only when all succeeded. The input is never written.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Callable, Iterator
+
+from ..elf import read as elfread
+from ..elf import write as elfsplit
+from ..errors import SplitDebugError, ToolError
+from ..policy import Policy
+from .stage import TEMP_PREFIX
+
+
+@dataclass(frozen=True)
+class Tools:
+    """External programs; each overridable like Meson does (OBJCOPY=… in the environment)."""
+
+    objcopy: str = "objcopy"
+    strip: str = "strip"
+    eu_strip: str = "eu-strip"
+    # "builtin": split in-process where elfsplit can, the tools elsewhere; "tools": always the tools.
+    engine: str = "builtin"
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Tools:
+        env = os.environ if environ is None else environ
+        return cls(env.get("OBJCOPY", "objcopy"), env.get("STRIP", "strip"), env.get("EU_STRIP", "eu-strip"),
+                   engine_from(env))
+
+    def missing(self, policy: Policy) -> list[str]:
+        need = [self.objcopy] + ([self.eu_strip] if policy.tool == "elfutils" else [])
+        return [t for t in need if shutil.which(t) is None]
+
+
+ENGINES = ("builtin", "tools")
+
+
+def engine_from(environ: dict[str, str] | os._Environ[str]) -> str:
+    engine = environ.get("SPLITDEBUG_ENGINE", "builtin") or "builtin"
+    if engine not in ENGINES:
+        raise SplitDebugError(f"SPLITDEBUG_ENGINE={engine}: expected one of {', '.join(ENGINES)}")
+    return engine
+
+
+@dataclass(frozen=True)
+class SplitResult:
+    build_id: str | None
+    debuglink: str
+    crc: int
+    stripped_bytes: int
+    debug_bytes: int
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A split whose debug file is written; finish() writes the stripped binary and says how it went."""
+
+    src: Path
+    strip: Callable[[], SplitResult]
+
+    def finish(self) -> SplitResult:
+        try:
+            return self.strip()
+        except ToolError as err:
+            raise ToolError(str(self.src), err.argv, err.stderr) from None
+
+
+def run(argv: list[str], subject: str | os.PathLike[str]) -> None:
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    except OSError as err:
+        raise ToolError(os.fspath(subject), argv, f"cannot run: {err.strerror}") from None
+    if proc.returncode != 0:
+        raise ToolError(os.fspath(subject), argv, proc.stderr or proc.stdout)
+
+
+@contextmanager
+def scratch_dir(near: Path) -> Iterator[Path]:
+    """A private temporary directory on the same file system as `near`, so rename() is atomic."""
+    near.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=near))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temp_name(directory: Path) -> Path:
+    """A new, empty file of ours in `directory` (swept by the next run if this one is killed)."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    except FileNotFoundError:  # its directory is not there yet (rare: callers make it first)
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
+    os.close(fd)
+    return Path(name)
+
+
+def commit(tmp: Path, dest: Path, mode: int | None = None) -> None:
+    """Rename a finished temporary file over its destination (never half-written)."""
+    if mode is not None:
+        os.chmod(tmp, mode)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+
+
+def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
+                 debuglink: str, tools: Tools, write_debug: bool = True, compress: bool = True,
+                 defer_strip: bool = False) -> SplitResult | Deferred:
+    """Strip `src` into `stripped_out` and extract its debug info into `debug_out`.
+
+    The debug file lands first: a run killed between the two renames leaves a debug file without
+    its stripped binary (redone next time), never a stripped binary whose debug file is missing.
+    With write_debug=False (a duplicate build-id whose debug file exists) only the binary is written.
+    With compress=False the debug sections stay uncompressed whatever the policy says: dwz runs
+    later over the whole tree and cannot read compressed input (`recompress_debug` follows it).
+    With defer_strip=True an in-process split may stop once the debug file is written and return a
+    Deferred: its finish() writes the stripped binary (the tree pass runs dwz meanwhile).
+    """
+    try:
+        return _split_binary(src, stripped_out, debug_out, policy=policy, kind=kind, debuglink=debuglink,
+                             tools=tools, write_debug=write_debug, compress=compress, defer_strip=defer_strip)
+    except ToolError as err:  # name the input, not one of our temporary files
+        raise ToolError(str(src), err.argv, err.stderr) from None
+
+
+def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
+                  debuglink: str, tools: Tools, write_debug: bool, compress: bool,
+                  defer_strip: bool) -> SplitResult | Deferred:
+    flags = policy.strip.for_kind(kind)
+    if flags is None:
+        raise SplitDebugError(f"{src}: policy {policy.name!r} does not strip {kind.replace('_', ' ')}s")
+    mode = stat_mode(src)
+    if tools.engine == "builtin":
+        done = _split_builtin(src, stripped_out, debug_out, policy=policy, flags=flags, debuglink=debuglink,
+                              write_debug=write_debug, compress=compress, mode=mode, defer_strip=defer_strip)
+        if done is not None:
+            return done
+    with scratch_dir(stripped_out.parent) as tmp:
+        dbg = tmp / debuglink  # named as the debuglink: objcopy and eu-strip take the name from it
+        out = tmp / "stripped"
+        compression = policy.compress_debug_sections if compress else "none"
+        # objcopy compresses at zlib's level 6 only: another policy level is applied in-process
+        # (unless the tools are forced), so that it holds for the files elfsplit declines too.
+        own_level = compression == "zlib" and policy.compress_level != 6 and tools.engine == "builtin"
+        if policy.tool == "binutils":
+            argv = [tools.objcopy, "--only-keep-debug"]
+            if compression != "none" and not own_level:
+                argv.append(f"--compress-debug-sections={compression}")
+            run(argv + [str(src), str(dbg)], src)
+            if own_level:
+                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+            run([tools.objcopy, *flags, f"--add-gnu-debuglink={dbg}", str(src), str(out)], src)
+        else:
+            run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
+            if own_level:
+                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+            elif compression != "none":
+                run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
+            # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
+            set_debuglink_crc(out, elfread.crc32_file(dbg))
+        if policy.keep_symbols == "minidebuginfo":
+            add_minidebuginfo(out, dbg, tmp, tools)
+        crc = elfread.crc32_file(dbg)
+        info = elfread.read_elf(out)
+        result = SplitResult(info.build_id, debuglink, crc, out.stat().st_size, dbg.stat().st_size)
+        if write_debug:
+            commit(dbg, debug_out, policy.debug_file_mode)
+        commit(out, stripped_out, mode)
+    return result
+
+
+def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, flags: tuple[str, ...],
+                   debuglink: str, write_debug: bool, compress: bool, mode: int,
+                   defer_strip: bool) -> SplitResult | Deferred | None:
+    """The split done in-process (elfsplit); None when elfsplit declines and the tools must do it."""
+    strip = elfsplit.parse_flags(policy.tool, flags)
+    compression = policy.compress_debug_sections if compress else "none"
+    if strip is None or compression not in ("none", "zlib"):
+        return None
+    headers = elfread.read_headers(src)
+    with open(src, "rb") as f:
+        split_plan = elfsplit.plan(headers, strip, f)
+        if split_plan is None:
+            return None
+        build_id = elfread.build_id_of(headers, f)
+        # A temporary file beside the output, renamed over it when complete; no directory per split.
+        dbg = _temp_name(debug_out.parent if write_debug else stripped_out.parent)
+        try:
+            with open(dbg, "w+b") as d:
+                crc = elfsplit.write_debug(headers, f, d,
+                                           compress_level=policy.compress_level if compression == "zlib" else None)
+            debug_bytes = dbg.stat().st_size
+            if write_debug:
+                commit(dbg, debug_out, policy.debug_file_mode)
+        finally:
+            dbg.unlink(missing_ok=True)
+
+    def strip_now() -> SplitResult:
+        out = _temp_name(stripped_out.parent)
+        try:
+            with open(src, "rb") as f:
+                extra = [(".gnu_debuglink", elfsplit.debuglink_data(debuglink, crc, headers.byte_order), 4)]
+                if policy.keep_symbols == "minidebuginfo":
+                    mini = elfsplit.mini_debuginfo(headers, f)
+                    if mini:
+                        extra.append((".gnu_debugdata", _xz(mini), 1))
+                with open(out, "w+b") as o:
+                    elfsplit.write_stripped(split_plan, f, o, extra)
+            result = SplitResult(build_id, debuglink, crc, out.stat().st_size, debug_bytes)
+            commit(out, stripped_out, mode)
+            return result
+        finally:
+            out.unlink(missing_ok=True)
+
+    return Deferred(src, strip_now) if defer_strip else strip_now()
+
+
+def _xz(data: bytes) -> bytes:
+    """xz at its default preset, as find-debuginfo runs it; the dictionary no larger than the data
+    (the same stream, without initialising xz's 8 MiB of match tables for a few kilobytes)."""
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, len(data))}]
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+
+
+def strip_only(src: Path, out_path: Path, *, policy: Policy, kind: str, tools: Tools) -> None:
+    """Strip with the policy's flags and keep no debug file (dh_strip's way with a binary that has
+    no build-id, under `missing_build_id: warn`)."""
+    flags = policy.strip.for_kind(kind)
+    if flags is None:
+        return
+    mode = stat_mode(src)
+    with scratch_dir(out_path.parent) as tmp:
+        out = tmp / "stripped"
+        if policy.tool == "binutils":
+            run([tools.objcopy, *flags, str(src), str(out)], src)
+        else:
+            run([tools.eu_strip, *flags, "-o", str(out), str(src)], src)
+        commit(out, out_path, mode)
+
+
+def strip_archive(src: Path, out_path: Path, *, policy: Policy, tools: Tools) -> None:
+    """Static archives: binutils strip with the policy's flags (debug info is discarded, as dh_strip does)."""
+    flags = policy.strip.static_archive
+    if flags is None:
+        return
+    mode = stat_mode(src)
+    with scratch_dir(out_path.parent) as tmp:
+        out = tmp / "archive.a"
+        run([tools.strip, *flags, "-o", str(out), str(src)], src)
+        commit(out, out_path, mode)
+
+
+def stat_mode(path: Path) -> int:
+    return os.stat(path).st_mode & 0o7777
+
+
+def set_debuglink_crc(binary: Path, crc: int) -> None:
+    """Rewrite the CRC word of .gnu_debuglink (what sepdebugcrcfix does after dwz)."""
+    info = elfread.read_elf(binary)
+    offset = elfread.debuglink_crc_offset(info)
+    with open(binary, "r+b") as f:
+        f.seek(offset)
+        f.write(struct.pack("<I" if info.little_endian else ">I", crc))
+
+
+def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -> None:
+    """Embed `.gnu_debugdata`: an xz-compressed ELF with the function symbols not in .dynsym.
+
+    Same content as find-debuginfo -m: gdb and systemd-coredump then name functions in backtraces
+    with no debug package installed.
+    """
+    debug_headers = elfread.read_headers(debug_file)
+    with open(binary, "rb") as b, open(debug_file, "rb") as d:
+        funcs = sorted(elfsplit.minidebuginfo_names(elfread.read_headers(binary), b, debug_headers, d))
+    xz = tmp / "mini.xz"
+    if not funcs:  # objcopy fails on an empty --keep-symbols list: an ELF with an empty .symtab
+        with open(debug_file, "rb") as f:
+            xz.write_bytes(_xz(elfsplit.mini_debuginfo(debug_headers, f, keep=set())))
+        run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
+        return
+    info = elfread.read_elf(debug_file)
+    remove = [arg for s in info.sections
+              if not s.name.startswith(".debug_") and not s.allocated
+              and s.type in ("SHT_PROGBITS", "SHT_NOTE", "SHT_NOBITS") for arg in ("--remove-section", s.name)]
+    keep = tmp / "keep-symbols"
+    keep.write_bytes(b"".join(f + b"\n" for f in funcs))
+    mini = tmp / "mini.elf"
+    run([tools.objcopy, "-S", *remove, f"--keep-symbols={keep}", str(debug_file), str(mini)], debug_file)
+    xz.write_bytes(_xz(mini.read_bytes()))
+    run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
+
+
+def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6) -> None:
+    """Set a debug file's section compression (`none` decompresses), atomically, keeping its mode.
+
+    The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
+    """
+    mode = stat_mode(path)
+    headers = elfread.read_headers(path) if compression == "zlib" and tools.engine == "builtin" else None
+    # In-process when the program headers follow the ELF header, as every writer here puts them.
+    if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)):
+        tmp_file = _temp_name(path.parent)
+        try:
+            with open(path, "rb") as f, open(tmp_file, "w+b") as new:
+                elfsplit.write_debug(headers, f, new, compress_level=level)
+            commit(tmp_file, path, mode)
+        finally:
+            tmp_file.unlink(missing_ok=True)
+        return
+    flag = "--decompress-debug-sections" if compression == "none" else f"--compress-debug-sections={compression}"
+    with scratch_dir(path.parent) as tmp:
+        out = tmp / path.name
+        run([tools.objcopy, flag, str(path), str(out)], path)
+        commit(out, path, mode)
