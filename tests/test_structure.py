@@ -170,3 +170,32 @@ def test_module_size(name: str) -> None:
     if lines > MAX_LINES:
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         assert WHOLE in doc, f"{path}: {lines} lines and no reason in its docstring"
+
+
+def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
+    """`pip install .` (not editable) ships every subpackage, the configs and the check schema."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(src)], check=True)
+    # The working tree's package, not only what is committed.
+    subprocess.run(["rm", "-rf", str(src / "site_scons")], check=True)
+    subprocess.run(["cp", "-a", str(REPO / "site_scons"), str(src / "site_scons")], check=True)
+    target = tmp_path / "installed"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(src)], check=True, capture_output=True)
+    assert (target / "splitdebug" / "configs" / "debian.yaml").is_file()
+    assert (target / "splitdebug" / "check" / "schema.json").is_file()
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    subprocess.run(["gcc", "-g", "-Wl,--build-id", "-o", str(root / "usr/bin/prog"), "-x", "c", "-"],
+                   input="int main(void) { return 0; }\n", text=True, check=True)
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    for argv in (["split", "--policy", "debian", str(root)], ["check", "--policy", "debian", str(root)]):
+        proc = subprocess.run([sys.executable, "-m", "splitdebug", *argv], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-c", "import splitdebug.check as c; print(c.SCHEMA_FILE)"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith(str(target))
