@@ -85,6 +85,7 @@ def generate(env: Any) -> None:
         action=SCons.Action.Action(stage_action, "$SPLITDEBUG_STAGECOMSTR",
                                    varlist=["SPLITDEBUG_POLICY", "DESTDIR"] + PACKAGE_VARS))
     env.AddMethod(install_stripped, "InstallStripped")
+    _wrap_installers(env)
     scons_exports.generate(env)  # export lists (issue 3): visibility, version script, post-link check
     scons_distro.generate(env)  # issue 5: -ffile-prefix-map per policy, SplitDebugPackage
 
@@ -104,9 +105,112 @@ def split_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[
     stripped = linked.dir.Dir(env.subst("$SPLITDEBUG_STRIPPEDDIR")).File(linked.name)
     debug = linked.dir.File(linked.name + env.subst("$SPLITDEBUG_DEBUGSUFFIX"))
     linked.attributes.splitdebug = (stripped, debug)
+    for extra in (stripped, debug):  # Install(…, prog) gets all three nodes: they lead back here
+        extra.attributes.splitdebug_of = linked
+    # LIBS=lib (the whole list a builder returned) must put only the linked library on the link line.
+    libs = env.get("LIBS")
+    if SCons.Util.is_List(libs) and any(_split_output(n) for n in env.Flatten(libs)):
+        env["LIBS"] = [n for n in env.Flatten(libs) if not _split_output(n)]
     policy = env_policy(env)
     env.Depends([stripped, debug], env.File(policy.source))
     return target + [stripped, debug], source
+
+
+def _split_output(node: Any) -> bool:
+    """The stripped binary or the debug file the emitter added to a link."""
+    return hasattr(node, "attributes") and getattr(node.attributes, "splitdebug_of", None) is not None
+
+
+def _linked_of(node: Any) -> Any:
+    """The linked binary a node stands for (itself, or the link whose split output it is), or None."""
+    if not hasattr(node, "attributes"):
+        return None
+    if getattr(node.attributes, "splitdebug", None) is not None:
+        return node
+    return getattr(node.attributes, "splitdebug_of", None)
+
+
+def _wrap_installers(env: Any) -> None:
+    """Install, InstallAs and InstallVersionedLib of what the tool's link builders returned stage the
+    stripped binary and its debug file and links, as InstallStripped does; other files install as usual.
+    Without this, Install(dir, Program(...)) pairs three nodes with one directory (an SCons traceback)
+    or copies the unstripped .debug file into a bin directory."""
+    for name in ("Install", "InstallVersionedLib"):
+        original = getattr(env, name, None)
+        if original is None or getattr(original, "splitdebug_wrapped", False):
+            continue
+
+        def install(env: Any, target: Any = None, source: Any = None, *args: Any,
+                    _original: Any = original, _name: str = name, **kw: Any) -> list[Any]:
+            ours, others = _partition(env, source)
+            out: list[Any] = []
+            if others:
+                out += _original(target, others, *args, **kw)
+            if ours:
+                if target is None:
+                    raise SCons.Errors.UserError(f"{_name}: give the directory to install into")
+                for dest in env.Flatten([target]):
+                    out += install_stripped(env, dest, ours, what=_name)
+            return out
+
+        install.splitdebug_wrapped = True  # type: ignore[attr-defined]
+        env.AddMethod(install, name)
+    original_as = getattr(env, "InstallAs", None)
+    if original_as is not None and not getattr(original_as, "splitdebug_wrapped", False):
+        def install_as(env: Any, target: Any = None, source: Any = None, *args: Any,
+                       _original: Any = original_as, **kw: Any) -> list[Any]:
+            targets = env.Flatten([target])
+            sources = env.Flatten([source])
+            # The split outputs beside a linked binary in the same list are staged with it.
+            linked = {id(_linked_of(s)) for s in sources if _linked_of(s) is s}
+            sources = [s for s in sources if not (_split_output(s) and id(_linked_of(s)) in linked)]
+            if len(targets) != len(sources):
+                raise SCons.Errors.UserError(
+                    f"InstallAs: {len(targets)} target(s) for {len(sources)} source(s)")
+            out: list[Any] = []
+            for dest, src in zip(targets, sources, strict=True):
+                node = _linked_of(env.File(src) if isinstance(src, str) else src)
+                if node is None:
+                    out += _original(dest, src, *args, **kw)
+                else:
+                    dest_node = env.File(dest) if isinstance(dest, str) else dest
+                    _same_debuglink(env, node.name, dest_node.name)
+                    out += install_stripped(env, dest_node.dir, [node], what="InstallAs", name=dest_node.name)
+            return out
+
+        install_as.splitdebug_wrapped = True  # type: ignore[attr-defined]
+        env.AddMethod(install_as, "InstallAs")
+
+
+def _same_debuglink(env: Any, linked: str, installed: str) -> None:
+    """The debuglink is written at link time from the linked file's name: a policy that names debug
+    files after the binary cannot stage it under another name without splitting it again."""
+    if linked == installed:
+        return
+    policy, pkg = env_policy(env), env_package(env)
+    try:
+        same = layout.debuglink_name(policy, linked, "0" * 40, pkg) == layout.debuglink_name(policy, installed,
+                                                                                              "0" * 40, pkg)
+    except SplitDebugError as err:
+        raise SCons.Errors.UserError(f"InstallAs: {err}") from None
+    if not same:
+        raise SCons.Errors.UserError(
+            f"InstallAs: policy {policy.name!r} names the debug file after the binary, so {linked} cannot be "
+            f"installed as {installed}; link it under that name (Program('{installed}', …))")
+
+
+def _partition(env: Any, source: Any) -> tuple[list[Any], list[Any]]:
+    """(linked binaries of the tool's builders, everything else) in `source`, each binary once."""
+    ours: list[Any] = []
+    others: list[Any] = []
+    for item in env.Flatten([source]):
+        node = env.File(item) if isinstance(item, str) else item
+        linked = _linked_of(node)
+        if linked is None:
+            others.append(item)
+        elif all(linked is not n for n in ours):
+            ours.append(linked)
+    return ours, others
 
 
 def _fail(node: Any, message: str) -> SCons.Errors.BuildError:
@@ -135,10 +239,12 @@ def split_action(target: list[Any], source: list[Any], env: Any) -> int:
     return 0
 
 
-def _record_path(env: Any, dest: Any, node: Any) -> Any:
-    name = node.name
-    key = hashlib.sha1(f"{env.subst('$SPLITDEBUG_POLICY')}\0{dest.abspath}/{name}".encode()).hexdigest()[:12]
-    return node.dir.Dir(env.subst("$SPLITDEBUG_RECORDDIR")).File(f"{name}.{key}.json")
+def _record_path(env: Any, dest: Any, node: Any, name: str) -> Any:
+    # One record per installed path, whatever the policy: a policy change restages over the same
+    # record, which says what the old configuration placed (removed when no longer wanted).
+    rel = os.path.relpath(os.path.join(dest.abspath, name), env.Dir("#").abspath)
+    key = hashlib.sha1(rel.encode()).hexdigest()[:12]
+    return node.dir.Dir(env.subst("$SPLITDEBUG_RECORDDIR")).File(f"{node.name}.{key}.json")
 
 
 def _stage_root(env: Any) -> Path:
@@ -146,15 +252,18 @@ def _stage_root(env: Any) -> Path:
     return Path(env.Dir(destdir).abspath) if destdir else Path("/")
 
 
-def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
+def install_stripped(env: Any, dir: Any, targets: Any, *, what: str = "InstallStripped",
+                     name: str | None = None) -> list[Any]:
     """Install stripped binaries into `dir` (under $DESTDIR) and their debug files where the policy says.
 
-    Accepts what Program/SharedLibrary/LoadableModule return. Returns the nodes installed.
+    Accepts what Program/SharedLibrary/LoadableModule return. Returns the nodes installed. `name`
+    installs the (single) binary under another file name (InstallAs).
     """
     dest = env.Dir(dir)
     root = _stage_root(env)
     if not Path(dest.abspath).is_relative_to(root):
-        raise SCons.Errors.UserError(f"InstallStripped: {dest.abspath} is not under DESTDIR={root}")
+        raise SCons.Errors.UserError(f"{what}: {dest.abspath} is not under DESTDIR={root}: binaries linked "
+                                     "with the splitdebug tool are staged with their debug files under $DESTDIR")
     policy = env_policy(env)
     out: list[Any] = []
     for node in env.Flatten([targets]):
@@ -167,22 +276,31 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
             raise SCons.Errors.UserError(
                 f"InstallStripped: {node} was not linked with the splitdebug tool loaded")
         stripped, debug = outputs
-        record = _record_path(env, dest, node)
-        tgts = [dest.File(node.name), record]
+        installed = name or node.name
+        record = _record_path(env, dest, node, installed)
+        tgts = [dest.File(installed), record]
         if not policy.uses_build_id_path:
-            image = StageRoot(root).image_path(Path(dest.File(node.name).abspath))
+            image = StageRoot(root).image_path(Path(dest.File(installed).abspath))
             dbg_image = layout.place(policy, image, None, env_package(env)).debug_file
             tgts.append(env.File(str(StageRoot(root).fs_path(policy, dbg_image))))
+        # Every path this binary is staged at, so that rpm's duplicate numbering follows path order
+        # (as rpm's does) whatever order -j stages them in.
+        installed_at = getattr(node.attributes, "splitdebug_installed", None) or set()
+        installed_at.add(StageRoot(root).image_path(Path(dest.File(installed).abspath)))
+        node.attributes.splitdebug_installed = installed_at
         nodes = env.SplitDebugStage(tgts, [stripped, debug], SPLITDEBUG_STAGEROOT=str(root))
         nodes[0].attributes.splitdebug_libnode = node
         env.Depends(nodes, env.File(policy.source))
         # Staging also writes build-id-named files that are not SCons targets: a cache hit would
         # restore the binary without them. It is a copy; the expensive split above is cached.
         env.NoCache(nodes)
+        # Stagings into one root share its build-id links (rpm numbers a second binary of one build-id
+        # by the first free suffix): one at a time, so -j gives what a serial build gives.
+        env.SideEffect(env.Dir(env.subst("$SPLITDEBUG_RECORDDIR")).File("stage.lock"), nodes)
         # SCons deletes a target before rebuilding it; the old record says what to remove.
         env.Precious(record)
         if SCons.Script.GetOption("clean"):
-            env.Clean(nodes[0], [str(p) for p in _recorded(Path(record.abspath))])
+            env.Clean(nodes[0], [str(p) for p in _recorded(Path(record.abspath), root)])
             sources_dir = scons_distro.sources_dir(env, root, policy)
             if sources_dir is not None:
                 env.Clean(nodes[0], str(sources_dir))
@@ -190,11 +308,25 @@ def install_stripped(env: Any, dir: Any, targets: Any) -> list[Any]:
     return out
 
 
-def _recorded(record: Path) -> list[Path]:
+def _recorded_sources(record: Path, root: Path) -> Path | None:
+    """The sources directory a record's configuration staged into, if any."""
     try:
-        return [Path(p) for p in json.loads(record.read_text())["entries"]]
+        rel = json.loads(record.read_text()).get("sources")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(rel, str) or ".." in Path(rel).parts or Path(rel).is_absolute():
+        return None
+    return root / rel
+
+
+def _recorded(record: Path, root: Path) -> list[Path]:
+    """What a record says was staged, under `root` (records hold paths relative to the stage root,
+    so a moved checkout still finds what it staged)."""
+    try:
+        entries = [root / p for p in json.loads(record.read_text())["entries"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
+    return [p for p in entries if p.is_relative_to(root) and ".." not in Path(os.path.relpath(p, root)).parts]
 
 
 def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
@@ -206,7 +338,9 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
     try:
         info = elfread.read_elf(stripped)
         image = root.image_path(binary_fs)
-        dup = _dup_index(root, policy, image, info.build_id, pkg)
+        libnode = target[0].attributes.splitdebug_libnode
+        rank = sorted(getattr(libnode.attributes, "splitdebug_installed", None) or {image}).index(image)
+        dup = _dup_index(root, policy, image, info.build_id, pkg, rank)
         place = layout.place(policy, image, info.build_id, pkg, dup)
         carried = elfread.read_debuglink(stripped, info)
         if carried is None or carried[0] != place.debuglink:
@@ -221,7 +355,6 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
         stage.install_file(debug, debug_fs, policy.debug_file_mode)
         entries.append(debug_fs)
         links = list(place.links)
-        libnode = target[0].attributes.splitdebug_libnode
         for link_node, _ in getattr(libnode.attributes, "shliblinks", None) or []:
             link_image = str(Path(image).parent / link_node.name)
             links.append(Link(link_image, binary_fs.name))
@@ -230,25 +363,36 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
                 links.append(dl)
         for link in links:
             entries.append(stage.install_symlink(root, policy, link))
-        # Sources are shared by binaries, so they are not in this binary's record (scons -c removes the dir).
+        # Sources are shared by binaries, so they are not in this binary's record (scons -c removes the dir);
+        # the record keeps the directory, and a configuration that moves it removes the old one.
         scons_distro.stage_sources(env, root, policy, pkg, Path(libnode.abspath))
-        for stale in set(_recorded(record)) - set(entries):
+        sources_dir = scons_distro.sources_dir(env, root.root, policy)
+        old_sources = _recorded_sources(record, root.root)
+        if old_sources is not None and old_sources != sources_dir:
+            stage.remove_tree_inside(root, old_sources)
+        for stale in set(_recorded(record, root.root)) - set(entries):
             if stale.is_symlink() or stale.is_file():
                 stale.unlink()
+                # .build-id/xx/ and the like: no empty directory is left for the packages to ship
+                stage.remove_empty_dirs(stale.parent, root.root)
         tmp = record.with_suffix(".tmp")
         record.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"build_id": info.build_id, "entries": [str(e) for e in entries]}, indent=1))
+        tmp.write_text(json.dumps({"build_id": info.build_id,
+                                   "entries": [os.path.relpath(e, root.root) for e in entries],
+                                   "sources": sources_dir and os.path.relpath(sources_dir, root.root)}, indent=1))
         os.replace(tmp, record)
     except (SplitDebugError, OSError) as err:
         raise _fail(target[0], str(err)) from None
     return 0
 
 
-def _dup_index(root: StageRoot, policy: Policy, image: str, build_id: str | None, pkg: PackageInfo) -> int:
-    """rpm numbers a second binary with the same build-id: find the first free (or our own) suffix."""
+def _dup_index(root: StageRoot, policy: Policy, image: str, build_id: str | None, pkg: PackageInfo,
+               rank: int = 0) -> int:
+    """rpm numbers a second binary with the same build-id: the first free (or our own) suffix from
+    `rank`, this path's place among the paths the same binary is staged at."""
     if policy.duplicate_build_id != "suffix" or not build_id or not policy.build_id_links:
         return 0
-    for dup in range(100):
+    for dup in range(rank, rank + 100):
         place = layout.place(policy, image, build_id, pkg, dup)
         first = place.links[0]
         fs = root.fs_path(policy, first.path)

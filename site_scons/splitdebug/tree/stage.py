@@ -11,6 +11,7 @@ import posixpath
 import shutil
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 from ..errors import SplitDebugError
@@ -39,7 +40,7 @@ def install_file(src: Path, dest: Path, mode: int | None = None) -> None:
 def install_hardlink(existing: Path, dest: Path) -> None:
     """Make dest another name of existing (atomically replacing what dest was)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}-{dest.name}.lnk"
+    tmp = dest.parent / f"{TEMP_PREFIX}{os.getpid()}.{threading.get_ident()}-{dest.name}.lnk"
     with _quiet():
         os.unlink(tmp)
     os.link(existing, tmp)
@@ -55,7 +56,7 @@ def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
     make_dir_inside(stage, fs.parent)
     if fs.is_symlink() and os.readlink(fs) == link.target:
         return fs
-    tmp = fs.parent / f"{TEMP_PREFIX}{os.getpid()}-{fs.name}.sym"
+    tmp = fs.parent / f"{TEMP_PREFIX}{os.getpid()}.{threading.get_ident()}-{fs.name}.sym"
     with _quiet():
         os.unlink(tmp)
     os.symlink(link.target, tmp)
@@ -132,6 +133,20 @@ def sweep_leftovers(root: Path) -> list[Path]:
                     p.unlink()
                 removed.append(p)
     return removed
+
+
+def remove_tree_inside(stage: StageRoot, directory: Path) -> None:
+    """Remove a directory tree we staged, unless a symlink on its way leads out of the root (then the
+    tree is not ours: it is left alone), and the parents it leaves empty."""
+    if not directory.is_relative_to(stage.root) or directory == stage.root:
+        return
+    current = stage.root
+    for part in directory.relative_to(stage.root).parts:
+        current = current / part
+        if current.is_symlink() or not current.is_dir():
+            return
+    shutil.rmtree(directory, ignore_errors=True)
+    remove_empty_dirs(directory.parent, stage.root)
 
 
 def remove_empty_dirs(start: Path, stop: Path) -> None:
