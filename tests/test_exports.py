@@ -75,6 +75,47 @@ def test_listed_but_not_exported_fails_until_fixed(tmp_path: Path, extra: str, n
     assert dynamic_names(proj / "libgreet.so") == {"LIBGREET_1", "greet_message", "greet_count"}
 
 
+def test_dropping_a_declared_name_from_the_list_fails_until_fixed(tmp_path: Path) -> None:
+    """The list against the sources' declared API: a default-visibility function the list drops would
+    be silently localised by the version script; the build names it, the object and the list."""
+    proj = write(tmp_path, {
+        "SConstruct": HEADER + 'env.SharedLibrary("greet", ["greet.c"], EXPORT_LIST="greet.exports", '
+                               'EXPORT_CHECK_DECLARED=ARGUMENTS.get("DECLARED", True))\n',
+        "greet.c": GREET_C, "greet.exports": "[LIBGREET_1]\ngreet_message\n"})
+    failed_naming(run_scons(proj, check=False),
+                  "greet_count is declared with default visibility in greet.os but not in greet.exports")
+    run_scons(proj, "DECLARED=0")  # opted out for this library
+    assert dynamic_names(proj / "libgreet.so") == {"LIBGREET_1", "greet_message"}
+    (proj / "greet.exports").write_text(GREET_LIST)
+    run_scons(proj)
+
+
+def test_cxx_declared_api_follows_the_demangled_list(tmp_path: Path) -> None:
+    """C++: a default-visibility class whose list names it by pattern passes; a free function of the
+    API left out of the list is named, demangled."""
+    source = ('namespace w { struct __attribute__((visibility("default"))) Box { int size() const; };\n'
+              'int Box::size() const { return 1; }\n'
+              '__attribute__((visibility("default"))) int helper(int x) { return x; } }\n')
+    proj = write(tmp_path, {
+        "SConstruct": HEADER + 'env.SharedLibrary("box", ["box.cpp"], EXPORT_LIST="box.exports")\n',
+        "box.cpp": source, "box.exports": "[B_1]\n(c++)w::Box::*\n"})
+    failed_naming(run_scons(proj, check=False), "w::helper(int) is declared with default visibility in box.os")
+    (proj / "box.exports").write_text("[B_1]\n(c++)w::Box::*\n(c++)w::helper(int)\n")
+    run_scons(proj)
+
+
+def test_unannotated_library_gets_the_one_line_remedy(tmp_path: Path) -> None:
+    plain = GREET_C.replace(API, "").replace("API ", "").replace("int greet_hidden", "static int greet_hidden")
+    proj = write(tmp_path, {
+        "SConstruct": HEADER + 'env.SharedLibrary("greet", ["greet.c"], EXPORT_LIST="greet.exports", '
+                               '**({"SPLITDEBUG_VISIBILITYFLAGS": []} if ARGUMENTS.get("PLAIN") else {}))\n',
+        "greet.c": plain, "greet.exports": GREET_LIST})
+    text = failed_naming(run_scons(proj, check=False), "exports nothing", "SPLITDEBUG_VISIBILITYFLAGS=[]")
+    assert text.count("SPLITDEBUG_VISIBILITYFLAGS=[]") == 1
+    run_scons(proj, "PLAIN=1")
+    assert dynamic_names(proj / "libgreet.so") == {"LIBGREET_1", "greet_message", "greet_count"}
+
+
 ARCHIVE_PROJECT = HEADER + """\
 # A third-party archive built with default visibility, linked into our library.
 third = env.Clone(SPLITDEBUG_VISIBILITYFLAGS=[])
@@ -121,7 +162,7 @@ def test_replacing_linkflags_on_the_call_is_a_user_error(tmp_path: Path) -> None
                                'LINKFLAGS=ARGUMENTS.get("ADD") and env["LINKFLAGS"] + ["-Wl,-z,defs"] or ["-Wl,-z,defs"])\n',
         "greet.c": GREET_C, "greet.exports": GREET_LIST})
     failed_naming(run_scons(proj, "-n", check=False),
-                  "libgreet.so: $SHLINKFLAGS of this call no longer holds the tool's $_SPLITDEBUG_EXPORTFLAGS")
+                  "libgreet.so: $LINKFLAGS of this call no longer holds the tool's $_SPLITDEBUG_EXPORTFLAGS")
     run_scons(proj, "ADD=1")
 
 
@@ -445,3 +486,39 @@ def test_demangler_runs_once_per_library(built: Path, tmp_path: Path) -> None:
     subprocess.run(["g++", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
     run_cli("exports", "--cxxfilt", wrapper, "check", "--list", REPO / "examples/shapes/shapes.exports", lib)
     assert log.read_text() == "run\n"
+
+
+def test_compare_with_dpkg_gensymbols_own_file_reports_nothing(tmp_path: Path) -> None:
+    """The baseline made by dpkg's own tool lists the version node's symbol (`LIBGREET_1@LIBGREET_1`);
+    neither side counts it, so a library compared with its own symbols file has nothing lost or new."""
+    (tmp_path / "pkg/usr/lib").mkdir(parents=True)
+    (tmp_path / "debian").mkdir()
+    (tmp_path / "debian/control").write_text("Source: greet\n\nPackage: libgreet1\nArchitecture: any\n")
+    (tmp_path / "greet.map").write_text("LIBGREET_1 { global: greet_message; greet_count; local: *; };\n")
+    (tmp_path / "greet.c").write_text(GREET_C)
+    lib = tmp_path / "pkg/usr/lib/libgreet.so.1"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libgreet.so.1", "-Wl,--version-script=greet.map",
+                    "-o", str(lib), "greet.c"], cwd=tmp_path, check=True)
+    gen = subprocess.run(["dpkg-gensymbols", "-plibgreet1", "-Ppkg", "-v1.0", "-O"], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert " LIBGREET_1@LIBGREET_1 1.0" in gen.stdout.splitlines(), gen.stdout + gen.stderr
+    symbols = tmp_path / "libgreet1.symbols"
+    symbols.write_text("".join(line + "\n" for line in gen.stdout.splitlines() if not line.startswith(("---", "+", "@"))))
+    proc = run_cli("exports", "compare", "--baseline", symbols, "--fail-on", "any", lib)
+    assert (proc.returncode, proc.stdout) == (0, ""), proc.stdout + proc.stderr
+
+
+def test_ctrl_c_during_the_export_check_is_an_interrupt(tmp_path: Path) -> None:
+    """c++filt killed by the terminal's SIGINT (it reaches the whole process group): SCons reports the
+    interrupt, not a c++filt failure."""
+    cxxfilt = tmp_path / "c++filt"
+    cxxfilt.write_text("#!/bin/sh\nkill -INT $$\n")
+    cxxfilt.chmod(0o755)
+    proj = write(tmp_path / "proj", {
+        "SConstruct": HEADER + f'env["CXXFILT"] = "{cxxfilt}"\n'
+                               'env.SharedLibrary("box", ["box.cpp"], EXPORT_LIST="box.exports")\n',
+        "box.cpp": 'namespace w { __attribute__((visibility("default"))) int helper(int x) { return x; } }\n',
+        "box.exports": "[B_1]\n(c++)w::helper(int)\n"})
+    proc = run_scons(proj, check=False)
+    assert proc.returncode != 0
+    assert "Build interrupted" in output(proc) and "c++filt" not in proc.stderr, output(proc)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import gdb_info_line, resolves, run_cli, run_scons
+from conftest import REPO, gdb_info_line, resolves, run_cli, run_scons
 
 SCONSTRUCT = """
 import os
@@ -153,3 +153,36 @@ def test_policy_changes_leave_the_stage_a_clean_build_would(tmp_path: Path) -> N
     run_scons(proj, "-c", "POLICY=debian")
     left = [p for p in (proj / "stage").rglob("*") if not p.is_dir()] if (proj / "stage").exists() else []
     assert left == []
+
+
+def test_errors_name_the_users_line_and_messages_the_policy(tmp_path: Path) -> None:
+    proj = make_project(tmp_path)
+    sconstruct = (proj / "SConstruct").read_text()
+    (proj / "SConstruct").write_text(sconstruct.replace('ARGUMENTS.get("POLICY", "debian")', '"nosuch"'))
+    proc = run_scons(proj, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "SConstruct:3: nosuch: no policy named 'nosuch'" in proc.stderr, proc.stderr
+    (proj / "SConstruct").write_text(sconstruct + 'env.Clone(DESTDIR="").SplitDebugPackage("#pkgs", [])\n')
+    proc = run_scons(proj, check=False)
+    assert "SConstruct:7: SplitDebugPackage: set DESTDIR" in proc.stderr, proc.stderr
+    # A policy given as a file is shown by its name; SCons' $XXXCOMSTR naming silences or renames steps.
+    policy_file = proj / "my-policy.yaml"
+    policy_file.write_text((REPO / "configs/yocto.yaml").read_text())
+    (proj / "SConstruct").write_text(sconstruct.replace('ARGUMENTS.get("POLICY", "debian")', f'"{policy_file}"')
+                                     + 'env["SPLITDEBUGSTAGECOMSTR"] = "STAGED $TARGET"\n')
+    out = run_scons(proj).stdout
+    assert "Splitting debug info (yocto) of build/app/app" in out, out
+    assert "STAGED stage/usr/bin/app" in out and "my-policy" not in out, out
+
+
+def test_a_relink_leaves_no_empty_build_id_directory(tmp_path: Path) -> None:
+    proj = make_project(tmp_path)
+    run_scons(proj)
+    before = {p for p in (proj / "stage/usr/lib/debug/.build-id").iterdir()}
+    app = proj / "src/app/app.cpp"
+    app.write_text(app.read_text().replace("return 0;", "return s == nullptr;"))
+    run_scons(proj)
+    empty = [p for p in (proj / "stage").rglob("*") if p.is_dir() and not any(p.iterdir())]
+    assert empty == []
+    assert {p for p in (proj / "stage/usr/lib/debug/.build-id").iterdir()} != before
+    assert run_cli("check", "--policy", "debian", proj / "stage").returncode == 0

@@ -93,6 +93,8 @@ def parse_dpkg_symbols(text: str, source: str, *, arch: str = "amd64") -> list[B
         name, at, version = spec.rpartition("@")
         if not at or not name:
             raise ExportListError(source, number, f"{spec!r}: expected name@VERSION")
+        if name == version and not tags:
+            continue  # `LIBFOO_1@LIBFOO_1`: the version node's own symbol, not an export (ours skip it too)
         out.append(BaselineSymbol(_literal_entry(name, number, "c++" in tags, optional), version,
                                   regex="regex" in tags))
     return out

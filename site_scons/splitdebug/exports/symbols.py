@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,13 @@ def _short_type(stype: str) -> str:
     return {"GNU_IFUNC": "IFUNC", "LOOS": "IFUNC"}.get(short, short)
 
 
+def _interrupted(returncode: int) -> None:
+    """A tool killed by the user's Ctrl-C (the whole process group gets it): an interrupt, not a
+    tool failure, so the caller (SCons) says "interrupted" rather than quoting c++filt."""
+    if returncode == -signal.SIGINT:
+        raise KeyboardInterrupt
+
+
 def demangle(names: Iterable[str], *, cxxfilt: str | None = None) -> dict[str, str]:
     """Demangled form of each mangled (`_Z…`) name: one c++filt run for all of them."""
     mangled = sorted({n for n in names if n.startswith("_Z")})
@@ -87,6 +95,7 @@ def demangle(names: Iterable[str], *, cxxfilt: str | None = None) -> dict[str, s
         proc = subprocess.run(argv, input="\n".join(mangled) + "\n", capture_output=True, text=True)
     except OSError as err:
         raise ToolError(tool, argv, err.strerror or str(err)) from None
+    _interrupted(proc.returncode)
     lines = proc.stdout.splitlines()
     if proc.returncode != 0 or len(lines) != len(mangled):
         raise ToolError(tool, argv, proc.stderr or f"expected {len(mangled)} lines, got {len(lines)}")
@@ -107,6 +116,7 @@ def archive_symbols(archives: Sequence[str | os.PathLike[str]], *, nm: str | Non
         proc = subprocess.run(argv, capture_output=True, text=True)
     except OSError as err:
         raise ToolError(paths[0], argv, err.strerror or str(err)) from None
+    _interrupted(proc.returncode)
     if proc.returncode != 0:
         raise ToolError(paths[0], argv, proc.stderr)
     out: dict[str, str] = {}
@@ -116,3 +126,43 @@ def archive_symbols(archives: Sequence[str | os.PathLike[str]], *, nm: str | Non
         if sep and fields:
             out.setdefault(fields[0], where.split("[", 1)[0])
     return out
+
+
+@dataclass(frozen=True)
+class DeclaredSymbol:
+    """A symbol an object file defines with GLOBAL binding and default visibility: declared API."""
+
+    name: str
+    demangled: str
+    object: str
+
+
+def declared_symbols(objects: Sequence[str | os.PathLike[str]], *,
+                     cxxfilt: str | None = None) -> list[DeclaredSymbol]:
+    """What the library's own objects declare as API (built with -fvisibility=hidden, that is what the
+    sources mark `visibility("default")`). Weak definitions are vague linkage (templates, inline
+    functions instantiated in every object), not declarations, and are left out.
+
+    pyelftools reads the objects (relocatable files, read once per link). ElfError for a bad object.
+    """
+    from elftools.common.exceptions import ELFError  # the build check only: not every run needs it
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    found: list[tuple[str, str]] = []
+    for obj in objects:
+        path = os.fspath(obj)
+        try:
+            with open(path, "rb") as f:
+                symtab = ELFFile(f).get_section_by_name(".symtab")
+                if not isinstance(symtab, SymbolTableSection):
+                    continue
+                for sym in symtab.iter_symbols():
+                    if (sym["st_info"]["bind"] == "STB_GLOBAL" and sym["st_shndx"] != "SHN_UNDEF"
+                            and sym["st_other"]["visibility"] == "STV_DEFAULT"
+                            and sym["st_info"]["type"] not in ("STT_SECTION", "STT_FILE") and sym.name):
+                        found.append((sym.name, path))
+        except (OSError, ELFError) as err:
+            raise ElfError(path, f"cannot read the object's symbols: {err}") from None
+    names = demangle([n for n, _ in found], cxxfilt=cxxfilt)
+    return [DeclaredSymbol(n, names.get(n, n), o) for n, o in found]

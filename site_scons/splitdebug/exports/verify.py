@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import SplitDebugError
 from .lists import ExportList, SPECIAL_PREFIXES, THUNK_PREFIXES, load_export_list
-from .symbols import DynamicSymbol, LibrarySymbols, archive_symbols, read_library
+from .symbols import DeclaredSymbol, DynamicSymbol, LibrarySymbols, archive_symbols, read_library
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -199,3 +199,17 @@ def check_library_result(library: Path, export_list: Path, *, archives: Sequence
     except SplitDebugError as err:
         return CheckResult((str(err),), ())
     return check(parsed, symbols, from_archives)
+
+
+def check_declared(export_list: ExportList, declared: Sequence[DeclaredSymbol]) -> list[str]:
+    """The other direction: every symbol the library's objects declare as API is in the list, or
+    the version script silently hides it and only a consumer's link finds out. One line per name."""
+    problems = []
+    for sym in declared:
+        if sym.demangled.startswith(SPECIAL_PREFIXES + THUNK_PREFIXES):
+            continue  # a class's typeinfo/vtable: the class warnings of `check` speak for them
+        if not any(e.matches(sym.name, sym.demangled) for e in export_list.entries):
+            problems.append(f"{sym.demangled} is declared with "
+                            f"default visibility in {sym.object} but not in {export_list.source}: list it, "
+                            "or make it hidden")
+    return problems

@@ -23,7 +23,7 @@ import SCons.Builder
 import SCons.Errors
 
 from ..tree import sources
-from .env import env_package, env_policy, env_tools
+from .env import env_package, env_policy, env_tools, user_error
 from ..errors import SplitDebugError
 from ..layout import PackageInfo, StageRoot
 from ..package.build import build_packages
@@ -37,7 +37,14 @@ PACKAGE_META_VARS = ["PACKAGE_SUMMARY", "PACKAGE_DESCRIPTION", "PACKAGE_MAINTAIN
 def generate(env: Any) -> None:
     env.SetDefault(
         SPLITDEBUG_SOURCE_ROOT="#",
-        SPLITDEBUG_PACKAGECOMSTR="Packaging ($SPLITDEBUG_POLICY) $SPLITDEBUG_STAGEROOT -> ${TARGET.dir}",
+        # SCons' naming ($XXXCOM, $XXXCOMSTR); SPLITDEBUG_PACKAGECOMSTR, the old name, still works.
+        SPLITDEBUG_PACKAGECOMSTR="Packaging ($_SPLITDEBUG_POLICYNAME) $_SPLITDEBUG_STAGEDIR -> ${TARGET.dir}",
+        SPLITDEBUGPACKAGECOMSTR="$SPLITDEBUG_PACKAGECOMSTR",
+        SPLITDEBUGPACKAGECOM=SCons.Action.Action(
+            package_action, "$SPLITDEBUGPACKAGECOMSTR",
+            varlist=["SPLITDEBUG_POLICY", "SPLITDEBUG_STAGEROOT", "PACKAGE_NAME", "PACKAGE_VERSION",
+                     "PACKAGE_RELEASE", "PACKAGE_ARCH", *PACKAGE_META_VARS]),
+        _SPLITDEBUG_STAGEDIR=_stage_dir_shown,
         PACKAGE_SUMMARY="", PACKAGE_DESCRIPTION="", PACKAGE_MAINTAINER="", PACKAGE_LICENSE="",
         SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", ""),
     )
@@ -45,10 +52,7 @@ def generate(env: Any) -> None:
     env["_SPLITDEBUG_SOURCEFLAGS"] = "${_splitdebug_source_flags(__env__)}"
     env.AppendUnique(CCFLAGS=["$_SPLITDEBUG_SOURCEFLAGS"])
     env["BUILDERS"]["SplitDebugPackageBuilder"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(package_action, "$SPLITDEBUG_PACKAGECOMSTR",
-                                   varlist=["SPLITDEBUG_POLICY", "SPLITDEBUG_STAGEROOT", "PACKAGE_NAME",
-                                            "PACKAGE_VERSION", "PACKAGE_RELEASE", "PACKAGE_ARCH",
-                                            *PACKAGE_META_VARS]))
+        action=SCons.Action.Action("$SPLITDEBUGPACKAGECOM", "$SPLITDEBUGPACKAGECOMSTR"))
     env.AddMethod(split_debug_package, "SplitDebugPackage")
 
 
@@ -60,8 +64,15 @@ def source_flags(env: Any) -> list[str]:
     try:
         smap = sources.source_map(policy, env_package(env), env.Dir("$SPLITDEBUG_SOURCE_ROOT").abspath)
     except SplitDebugError as err:
-        raise SCons.Errors.UserError(str(err)) from None
+        raise user_error(str(err)) from None
     return [smap.prefix_map_flag()] if smap is not None else []
+
+
+def _stage_dir_shown(target: Any, source: Any, env: Any, for_signature: bool) -> str:
+    """$SPLITDEBUG_STAGEROOT as the build log shows paths: from the top directory when under it."""
+    root = str(env.subst("$SPLITDEBUG_STAGEROOT"))
+    top = str(env.Dir("#").abspath)
+    return os.path.relpath(root, top) if root and Path(root).is_relative_to(top) else root
 
 
 def stage_sources(env: Any, root: StageRoot, policy: Policy, pkg: PackageInfo, linked: Path) -> list[str]:
@@ -92,10 +103,10 @@ def split_debug_package(env: Any, outdir: Any, staged: Any) -> list[Any]:
     are there. Returns the node of `outdir/packages.json`."""
     policy = env_policy(env)
     if policy.package_format == "none":
-        raise SCons.Errors.UserError(f"SplitDebugPackage: policy {policy.name!r} has no package format")
+        raise user_error(f"SplitDebugPackage: policy {policy.name!r} has no package format")
     destdir = env.subst("$DESTDIR") if "DESTDIR" in env else ""
     if not destdir:
-        raise SCons.Errors.UserError("SplitDebugPackage: set DESTDIR (the staging root to package)")
+        raise user_error("SplitDebugPackage: set DESTDIR (the staging root to package)")
     out = env.Dir(outdir)
     nodes = env.SplitDebugPackageBuilder(out.File("packages.json"), staged,
                                          SPLITDEBUG_STAGEROOT=env.Dir(destdir).abspath)

@@ -8,7 +8,9 @@
   real target built from the list, and links with -Wl,--version-script=libNAME.map
   $SPLITDEBUG_EXPORTLINKFLAGS; the link depends on the map.
 - $SHLINKCOM/$LDMODULECOM run $EXPORTCHECKCOM between the link and $SPLITDEBUGCOM: it compares
-  .dynsym with the list and fails the build on a difference (warns about hidden typeinfo).
+  .dynsym with the list and fails the build on a difference (warns about hidden typeinfo), and checks
+  the other way too: every symbol the library's own objects declare with default visibility must be
+  listed ($EXPORT_CHECK_DECLARED=False turns that off for one library).
 - Without $EXPORT_LIST, $SPLITDEBUG_REQUIRE_EXPORT_LIST (or the policy's require_export_list when
   that is unset) makes the library a user error.
 """
@@ -31,10 +33,11 @@ import SCons.Util
 
 from .. import exports
 from ..errors import SplitDebugError
+from .env import user_error
 from ..policy import load_policy
 
 CHECKED_COMS = ("SHLINKCOM", "LDMODULECOM")
-CHECK_VARS = ["EXPORT_LIST", "CXXFILT", "NM"]
+CHECK_VARS = ["EXPORT_LIST", "CXXFILT", "NM", "EXPORT_CHECK_DECLARED"]
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -101,7 +104,7 @@ def exports_emitter(target: list[Any], source: list[Any], env: Any, flags_var: s
     if not listed:
         reason = _required_by(env)
         if reason:
-            raise SCons.Errors.UserError(
+            raise user_error(
                 f"{linked}: no EXPORT_LIST, but {reason} requires one for every shared library and "
                 f"loadable module: pass EXPORT_LIST='{Path(linked.name).stem.split('.')[0]}.exports' "
                 "to the builder (or set SPLITDEBUG_REQUIRE_EXPORT_LIST=False)")
@@ -114,11 +117,19 @@ def exports_emitter(target: list[Any], source: list[Any], env: Any, flags_var: s
     env.Depends(linked, script)
     linked.attributes.splitdebug_exports = ExportNodes(list_node, script)
     if "--version-script=" not in env.subst(f"${flags_var}", target=target, source=source):
-        raise SCons.Errors.UserError(
-            f"{linked}: ${flags_var} of this call no longer holds the tool's $_SPLITDEBUG_EXPORTFLAGS (the "
+        raise user_error(
+            f"{linked}: {_flags_named(env, flags_var)} of this call no longer holds the tool's "
+            "$_SPLITDEBUG_EXPORTFLAGS (the "
             "version script made from EXPORT_LIST); add to the flags instead of replacing them, e.g. "
             "LINKFLAGS=env['LINKFLAGS'] + [...]")
     return target, source
+
+
+def _flags_named(env: Any, flags_var: str) -> str:
+    """The variable the user replaced: $SHLINKFLAGS and $LDMODULEFLAGS hold $LINKFLAGS by default."""
+    raw = env.get(flags_var)
+    text = " ".join(map(str, raw)) if SCons.Util.is_List(raw) else str(raw or "")
+    return "$LINKFLAGS" if "$LINKFLAGS" in text or "${LINKFLAGS}" in text else f"${flags_var}"
 
 
 def _required_by(env: Any) -> str | None:
@@ -131,7 +142,7 @@ def _required_by(env: Any) -> str | None:
         elif text in _FALSE:
             value = False
         elif text:
-            raise SCons.Errors.UserError(
+            raise user_error(
                 f"SPLITDEBUG_REQUIRE_EXPORT_LIST={value!r}: use True or False (or leave it unset for the policy)")
         else:
             value = None
@@ -140,7 +151,7 @@ def _required_by(env: Any) -> str | None:
     try:
         policy = load_policy(env.subst("$SPLITDEBUG_POLICY"))
     except SplitDebugError as err:
-        raise SCons.Errors.UserError(str(err)) from None
+        raise user_error(str(err)) from None
     return f"policy {policy.name!r} (require_export_list)" if policy.require_export_list else None
 
 
@@ -169,7 +180,7 @@ def _check_linker(env: Any, target: Any, source: Any) -> None:
     path = env["ENV"].get("PATH", os.environ.get("PATH", ""))
     problem = _linker_rejects(tuple(str(a) for a in link), flags, str(path))
     if problem:
-        raise SCons.Errors.UserError(
+        raise user_error(
             f"the linker ({' '.join(map(str, link))}) rejects a version script with "
             f"{' '.join(flags)}: {problem}; use GNU ld, gold or lld, or set SPLITDEBUG_EXPORTLINKFLAGS "
             "to the flags it supports")
@@ -229,13 +240,26 @@ def export_check_action(target: list[Any], source: list[Any], env: Any) -> int:
         archives = {a.rfile().get_abspath(): str(a) for a in _linked_archives(target[0], env)}
         from_archives = {name: archives.get(path, path) for name, path in exports.archive_symbols(
             list(archives), nm=env.subst("$NM") or None).items()}
-        result = exports.check(replace(export_list, source=str(nodes.export_list.srcnode())),
-                               replace(symbols, path=str(target[0])), from_archives)
+        named_list = replace(export_list, source=str(nodes.export_list.srcnode()))
+        result = exports.check(named_list, replace(symbols, path=str(target[0])), from_archives)
+        errors = list(result.errors)
+        if export_list.entries and not symbols.exported:
+            errors.insert(0, f"{target[0]} exports nothing: its sources mark no symbol visibility(\"default\") "
+                             "and it is compiled with $SPLITDEBUG_VISIBILITYFLAGS (-fvisibility=hidden); annotate "
+                             "the API, or pass SPLITDEBUG_VISIBILITYFLAGS=[] to this builder call")
+        if _truthy(env, "EXPORT_CHECK_DECLARED", True):
+            # The other direction: what the library's own objects declare as API must be listed.
+            objects = [str(s.rfile().abspath) for s in target[0].sources if _is_object(env, s)]
+            declared = exports.declared_symbols(objects, cxxfilt=env.subst("$CXXFILT") or None)
+            top = env.Dir("#").abspath
+            errors += exports.check_declared(named_list, [
+                replace(d, object=os.path.relpath(d.object, top)) for d in declared])
     except SplitDebugError as err:
         raise _fail(target[0], str(err)) from None
     for warning in result.warnings:
         print(f"scons: warning: {warning}", file=sys.stderr)
-    if result.errors:
+    if errors:
+        result = replace(result, errors=tuple(errors))
         count = len(result.errors)
         raise _fail(target[0], f"{count} export problem{'s' if count > 1 else ''}:\n  "
                                + "\n  ".join(result.errors))
@@ -243,6 +267,26 @@ def export_check_action(target: list[Any], source: list[Any], env: Any) -> int:
 
 
 export_check_action.strfunction = None  # type: ignore[attr-defined]
+
+
+def _is_object(env: Any, node: Any) -> bool:
+    name = str(node)
+    return any(name.endswith(s) for s in {env.subst("$SHOBJSUFFIX"), env.subst("$OBJSUFFIX")} if s)
+
+
+def _truthy(env: Any, var: str, default: bool) -> bool:
+    """A boolean construction variable (True/False or their usual spellings); unset: `default`."""
+    value = env.get(var)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        text = env.subst(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise user_error(f"{var}={value!r}: use True or False")
+    return bool(value)
 
 
 def _linked_archives(linked: Any, env: Any) -> list[Any]:

@@ -28,7 +28,7 @@ from ..tree import rewrite
 from ..tree import stage
 from . import exports as scons_exports
 from . import distro as scons_distro
-from .env import PACKAGE_VARS, env_package, env_policy, env_tools
+from .env import PACKAGE_VARS, env_package, env_policy, env_tools, user_error
 from ..errors import SplitDebugError
 from ..layout import Link, PackageInfo, StageRoot
 from ..policy import Policy
@@ -57,8 +57,14 @@ def generate(env: Any) -> None:
         # Stage records live beside each linked binary (the build tree), in this subdirectory.
         SPLITDEBUG_RECORDDIR=".staged",
         SPLITDEBUGCOM=SCons.Action.Action(split_action, "$SPLITDEBUGCOMSTR", varlist=SPLIT_VARS),
-        SPLITDEBUGCOMSTR="Splitting debug info ($SPLITDEBUG_POLICY) of $TARGET",
-        SPLITDEBUG_STAGECOMSTR="Staging ($SPLITDEBUG_POLICY) ${SOURCES[0]} -> ${TARGETS[0]}",
+        SPLITDEBUGCOMSTR="Splitting debug info ($_SPLITDEBUG_POLICYNAME) of $TARGET",
+        # SCons' naming ($XXXCOM, $XXXCOMSTR); SPLITDEBUG_STAGECOMSTR, the old name, still works.
+        SPLITDEBUG_STAGECOMSTR="Staging ($_SPLITDEBUG_POLICYNAME) ${SOURCES[0]} -> ${TARGETS[0]}",
+        SPLITDEBUGSTAGECOMSTR="$SPLITDEBUG_STAGECOMSTR",
+        SPLITDEBUGSTAGECOM=SCons.Action.Action(stage_action, "$SPLITDEBUGSTAGECOMSTR",
+                                               varlist=["SPLITDEBUG_POLICY", "DESTDIR"] + PACKAGE_VARS),
+        # The policy's name, not what $SPLITDEBUG_POLICY says (a path to a YAML file, often).
+        _SPLITDEBUG_POLICYNAME=lambda target, source, env, for_signature: env_policy(env).name,
         PACKAGE_NAME="", PACKAGE_VERSION="", PACKAGE_RELEASE="", PACKAGE_ARCH="",
     )
     env.AppendUnique(CCFLAGS=["$SPLITDEBUG_DEBUGFLAGS"], LINKFLAGS=["$SPLITDEBUG_BUILDIDFLAGS"])
@@ -82,10 +88,10 @@ def generate(env: Any) -> None:
                 and not getattr(env[key], "splitdebug_first_target", False):
             env[key] = _first_target_only(env[key])
     env["BUILDERS"]["SplitDebugStage"] = SCons.Builder.Builder(
-        action=SCons.Action.Action(stage_action, "$SPLITDEBUG_STAGECOMSTR",
-                                   varlist=["SPLITDEBUG_POLICY", "DESTDIR"] + PACKAGE_VARS))
+        action=SCons.Action.Action("$SPLITDEBUGSTAGECOM", "$SPLITDEBUGSTAGECOMSTR"))
     env.AddMethod(install_stripped, "InstallStripped")
     _wrap_installers(env)
+    env_policy(env)  # a bad policy fails here, at the user's Environment() line, not at a later builder
     scons_exports.generate(env)  # export lists (issue 3): visibility, version script, post-link check
     scons_distro.generate(env)  # issue 5: -ffile-prefix-map per policy, SplitDebugPackage
 
@@ -148,7 +154,7 @@ def _wrap_installers(env: Any) -> None:
                 out += _original(target, others, *args, **kw)
             if ours:
                 if target is None:
-                    raise SCons.Errors.UserError(f"{_name}: give the directory to install into")
+                    raise user_error(f"{_name}: give the directory to install into")
                 for dest in env.Flatten([target]):
                     out += install_stripped(env, dest, ours, what=_name)
             return out
@@ -165,7 +171,7 @@ def _wrap_installers(env: Any) -> None:
             linked = {id(_linked_of(s)) for s in sources if _linked_of(s) is s}
             sources = [s for s in sources if not (_split_output(s) and id(_linked_of(s)) in linked)]
             if len(targets) != len(sources):
-                raise SCons.Errors.UserError(
+                raise user_error(
                     f"InstallAs: {len(targets)} target(s) for {len(sources)} source(s)")
             out: list[Any] = []
             for dest, src in zip(targets, sources, strict=True):
@@ -192,9 +198,9 @@ def _same_debuglink(env: Any, linked: str, installed: str) -> None:
         same = layout.debuglink_name(policy, linked, "0" * 40, pkg) == layout.debuglink_name(policy, installed,
                                                                                               "0" * 40, pkg)
     except SplitDebugError as err:
-        raise SCons.Errors.UserError(f"InstallAs: {err}") from None
+        raise user_error(f"InstallAs: {err}") from None
     if not same:
-        raise SCons.Errors.UserError(
+        raise user_error(
             f"InstallAs: policy {policy.name!r} names the debug file after the binary, so {linked} cannot be "
             f"installed as {installed}; link it under that name (Program('{installed}', …))")
 
@@ -262,7 +268,7 @@ def install_stripped(env: Any, dir: Any, targets: Any, *, what: str = "InstallSt
     dest = env.Dir(dir)
     root = _stage_root(env)
     if not Path(dest.abspath).is_relative_to(root):
-        raise SCons.Errors.UserError(f"{what}: {dest.abspath} is not under DESTDIR={root}: binaries linked "
+        raise user_error(f"{what}: {dest.abspath} is not under DESTDIR={root}: binaries linked "
                                      "with the splitdebug tool are staged with their debug files under $DESTDIR")
     policy = env_policy(env)
     out: list[Any] = []
@@ -273,7 +279,7 @@ def install_stripped(env: Any, dir: Any, targets: Any, *, what: str = "InstallSt
             if any(node in getattr(t.attributes, "splitdebug", ()) for t in env.Flatten([targets])
                    if hasattr(t, "attributes")):
                 continue  # the stripped or debug node itself: staged with its binary
-            raise SCons.Errors.UserError(
+            raise user_error(
                 f"InstallStripped: {node} was not linked with the splitdebug tool loaded")
         stripped, debug = outputs
         installed = name or node.name
