@@ -27,6 +27,7 @@ Deliberate, documented differences (asserted below, not hidden):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from distro_helpers import (NAME, RELEASE, RPM_ARGS, VERSION, build_unstripped, listing, mini_symbols,
                             nm_functions, package, rpm_listing, section_names, split, write_sources)
+from conftest import run_cli
 from splitdebug.elf import read as elfread
 
 REFERENCE_SPEC = """\
@@ -125,6 +127,18 @@ def test_redhat_matches_rpmbuild(tmp_path: Path) -> None:
         assert mine == theirs - dynamic and not mine & dynamic, name
         assert "prog_entry" in mini_symbols(ours / "usr/bin/prog", tmp_path)
 
+    # `check` accepts what Fedora ships: every rpm of the stock build unpacked into one root. The
+    # library's compat link dangles (brp-elfperms, see above): a warning, not an error.
+    for rpm in (ref_debuginfo, ref_debugsource):
+        payload = subprocess.run(["rpm2cpio", str(rpm)], capture_output=True, check=True).stdout
+        subprocess.run(["cpio", "-idm", "--quiet"], input=payload, cwd=ref_root, check=True)
+    proc = run_cli("check", "--policy", "redhat", *RPM_ARGS, "--format", "json", ref_root)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0, "\n".join(f"{f['rule']} {f['path']}: {f['reason']}" for f in doc["findings"])
+    lib_compat = f"/usr/lib/debug/.build-id/{lib_id[:2]}/{lib_id[2:]}"
+    assert {(f["rule"], f["path"]) for f in doc["findings"]} == {("SD503", lib_compat)}
+    assert run_cli("check", "--policy", "redhat", *RPM_ARGS, ours).returncode == 0
+
 
 DEBIAN_CONTROL = """\
 Source: {name}
@@ -189,4 +203,8 @@ def test_debian_matches_dh_strip(tmp_path: Path) -> None:
 
     assert contents(our_debs["dbgsym"]) == contents(ref_dbgsym)
     assert fields(our_debs["dbgsym"]) == fields(ref_dbgsym)
+    # `check` accepts what dh_dwz + dh_strip make (the package and its dbgsym root), and ours.
+    for root, extra in ((staged, ["--debug-root", str(ref_root / "usr/lib/debug")]), (ours, [])):
+        proc = run_cli("check", "--policy", "debian", *extra, "--format", "json", root)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["findings"] == [], proc.stdout[-3000:]
     shutil.rmtree(pkg)

@@ -67,6 +67,7 @@ def package_path(policy: Policy, template: str, pkg: PackageInfo) -> str:
 class Link:
     path: str    # image path of the symlink
     target: str  # relative target, as written into the symlink
+    if_executable: bool = False  # the policy expects it only for a binary with an exec bit (check)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def place(policy: Policy, image_path: str, build_id: str | None, pkg: PackageInf
         for spec in policy.build_id_links:
             link = _expand(spec.link, f)
             target = {"binary": binary, "debug_file": debug_file}.get(spec.target) or _expand(spec.target, f)
-            links.append(Link(link, _relative(target, posixpath.dirname(link), spec.relative)))
+            links.append(Link(link, _relative(target, posixpath.dirname(link), spec.relative), spec.if_executable))
     return Placement(f["dir"].rstrip("/") + "/" + f["name"], debug_file, debuglink, tuple(links))
 
 

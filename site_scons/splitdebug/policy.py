@@ -51,6 +51,9 @@ class BuildIdLink:
     link: str
     target: str  # "binary", "debug_file" or a path template
     relative: str = "shortest"  # how the relative target is spelled: LINK_STYLES
+    # rpm makes this link only for a file with an exec bit (brp-elfperms clears it on libraries):
+    # `check` then expects it only for such files; `split` makes it always.
+    if_executable: bool = False
 
 
 @dataclass(frozen=True)
@@ -374,14 +377,17 @@ class _Reader:
             raise self.fail(node, "build_id_links", "expected a list of {link, target}")
         out = []
         for item in node.value:
-            m = self.mapping(item, "build_id_links", {"link": True, "target": True, "relative": False})
+            m = self.mapping(item, "build_id_links", {"link": True, "target": True, "relative": False,
+                                                      "if_executable": False})
             link = self.template(m["link"][1], "build_id_links.link", PATH_FIELDS)
             target = self.template(m["target"][1], "build_id_links.target", PATH_FIELDS)
             if "{build_id" not in link:
                 raise self.fail(m["link"][1], "build_id_links.link", "a build-id link must use {build_id…}")
             style = (self.choice(m["relative"][1], "build_id_links.relative", LINK_STYLES)
                      if "relative" in m else "shortest")
-            out.append(BuildIdLink(link, target, style))
+            only_exec = (bool(self.scalar(m["if_executable"][1], "build_id_links.if_executable", bool))
+                         if "if_executable" in m else False)
+            out.append(BuildIdLink(link, target, style, only_exec))
         return tuple(out)
 
 

@@ -7,8 +7,10 @@ report. This module only hands the public names on.
 """
 
 from .findings import ERROR, RULES, RULES_BY_ID, WARNING, Finding, Rule
-from .formats import FORMATS, JSON_VERSION, SCHEMA_FILE, as_json, render_json, render_junit, render_text
+from .formats import (FORMATS, JSON_VERSION, SCHEMA_FILE, as_json, as_sarif, render_github, render_json,
+                      render_junit, render_sarif, render_text)
 from .run import CheckReport, check_tree
 
 __all__ = ["ERROR", "FORMATS", "JSON_VERSION", "RULES", "RULES_BY_ID", "SCHEMA_FILE", "WARNING", "CheckReport",
-           "Finding", "Rule", "as_json", "check_tree", "render_json", "render_junit", "render_text"]
+           "Finding", "Rule", "as_json", "as_sarif", "check_tree", "render_github", "render_json", "render_junit",
+           "render_sarif", "render_text"]

@@ -50,6 +50,7 @@ class Context:
     pairings: list[Pairing] = field(default_factory=list)
     policy_links: set[str] = field(default_factory=set)  # image paths of links the policy asks for
     referenced: set[Key] = field(default_factory=set)  # debug files some binary's layout leads to
+    excused: set[str] = field(default_factory=set)  # policy links absent as the policy allows (if_executable)
 
     @property
     def model(self) -> TreeModel:

@@ -36,6 +36,9 @@ RULES: tuple[Rule, ...] = (
     Rule("SD203", "duplicate-build-id", ERROR,
          "two different shipped binaries (or two different debug files) carry one build-id; hard links "
          "and identical copies (equal but for .gnu_debuglink) are not collisions"),
+    Rule("SD204", "multiple-build-ids", ERROR,
+         "a shipped binary or debug file has more than one GNU build-id note (gdb and libdwfl then disagree "
+         "on which one names its debug file)"),
     Rule("SD301", "no-debuglink", WARNING,
          "a stripped shipped binary has no .gnu_debuglink (stripped before it was installed?)"),
     Rule("SD302", "debuglink-name-mismatch", ERROR,
@@ -44,6 +47,9 @@ RULES: tuple[Rule, ...] = (
          "no regular file where the policy's layout puts the binary's debug file"),
     Rule("SD304", "debuglink-crc-mismatch", ERROR,
          "the CRC32 in .gnu_debuglink is not the CRC32 of the debug file (gdb rejects it)"),
+    Rule("SD305", "debug-info-lost", ERROR,
+         "a stripped shipped binary has no .gnu_debuglink and no debug file where the policy puts it "
+         "(stripped before it was installed, e.g. install -s): its debug info is lost"),
     Rule("SD401", "debug-file-build-id-mismatch", ERROR, "the debug file's build-id is not the binary's"),
     Rule("SD402", "debug-file-with-no-debug-symbols", ERROR,
          "a binary's debug file has no .debug_info or no .debug_line; another file under the debug root "
@@ -54,13 +60,24 @@ RULES: tuple[Rule, ...] = (
     Rule("SD405", "debug-file-mode", WARNING, "a binary's debug file's mode is not the policy's debug_file_mode"),
     Rule("SD406", "debug-altlink-broken", ERROR,
          "a debug file's .gnu_debugaltlink (dwz) names no file in the tree, or one of another build-id"),
+    Rule("SD407", "debug-compression-mismatch", ERROR,
+         "a debug file's DWARF is compressed in another format than the policy's compress_debug_sections "
+         "(zstd where the policy says zlib or none: elfutils 0.188 and dwz 0.15 cannot read it); zlib "
+         "where the policy says none is a warning"),
     Rule("SD501", "build-id-link-missing", ERROR,
          "a symlink the policy asks for (build_id_links, or <link>.debug of a symlinked binary) is missing"),
     Rule("SD502", "build-id-link-wrong-target", ERROR,
          "a policy symlink resolves to another file than the policy's target"),
     Rule("SD503", "dangling-symlink", ERROR,
-         "a symlink resolves to nothing inside the root, or loops (a warning outside the debug root)"),
+         "a symlink resolves to nothing inside the root, or loops; outside the debug root, a link that "
+         "merely dangles is a warning (a -dev package's libfoo.so leads into the library package, which a "
+         "tree checked alone does not hold), a loop is an error"),
     Rule("SD504", "path-leaves-root", ERROR, "a symlink's target climbs out of the root (it is not followed)"),
+    Rule("SD505", "build-id-link-name-mismatch", ERROR,
+         "a file or symlink named by build-id (.build-id/xx/rest[.debug]) leads to an ELF file of another build-id"),
+    Rule("SD506", "build-root-in-link", ERROR,
+         "a symlink's absolute target names the staging root's own path (a build directory baked into the "
+         "package: the link dangles once installed)"),
     Rule("SD601", "non-debug-file-in-debug-root", ERROR,
          "under the debug root: a file that is not ELF, or a symlink that is not one of the policy's links"),
     Rule("SD602", "unstripped-object", WARNING,

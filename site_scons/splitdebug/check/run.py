@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from .. import layout
 from ..errors import SplitDebugError
@@ -34,6 +36,9 @@ class CheckReport:
     debug_dir: str  # file system path of the debug root
     checked: tuple[str, ...]  # image paths examined
     findings: tuple[Finding, ...]
+    # A binary's other names (hard links, identical copies): its findings are under the first one.
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    seconds: float = 0.0  # how long the check took
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -46,6 +51,7 @@ class CheckReport:
 def check_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs: int = 1,
                exports_dir: Path | None = None) -> CheckReport:
     """Check a staged tree against a policy. SplitDebugError only for bad input (package fields)."""
+    started = time.monotonic()
     layout.check_package_fields(policy, pkg)
     if exports_dir is not None:
         exports_module()
@@ -71,4 +77,6 @@ def check_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
             checked.add(image)
     unique = sorted(set(found), key=lambda f: (f.path, f.rule, f.reason))
     debug_dir = stage_root.fs_path(policy, policy.debug_root)
-    return CheckReport(policy, str(stage_root.root), str(debug_dir), tuple(sorted(checked)), tuple(unique))
+    aliases = {b.image: tuple(n for n in b.names if n != b.image) for b in ctx.binaries if len(b.names) > 1}
+    return CheckReport(policy, str(stage_root.root), str(debug_dir), tuple(sorted(checked)), tuple(unique),
+                       MappingProxyType(aliases), time.monotonic() - started)

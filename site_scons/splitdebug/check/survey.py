@@ -52,6 +52,8 @@ class FileFacts:
     minidebuginfo: str | None = None  # None: no .gnu_debugdata; "": valid; else why it is not
     members: tuple[Member, ...] = ()
     altlink: tuple[str, str] | None = None  # .gnu_debugaltlink: (path, build-id)
+    build_ids: tuple[str, ...] = ()  # every GNU build-id note, in file order
+    compressions: tuple[tuple[str, str], ...] = ()  # (section, format) of compressed DWARF (debug files)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Task:
     fs_path: str
     image: str
     want_crc: bool
-    archive: bool  # read archive members (lib*.a under a policy that strips archives)
+    archive: bool  # read archive members (under a policy that strips archives)
 
 
 def inspect_file(task: Task) -> FileFacts:
@@ -103,8 +105,14 @@ def _inspect(task: Task) -> FileFacts:
     except (SplitDebugError, OSError) as err:
         link_error = _reason(err, task.fs_path)
     mini = _minidebuginfo(task.fs_path, info) if info.section(".gnu_debugdata") else None
+    try:
+        notes = tuple(elfread.build_id_notes(task.fs_path, info))
+        packed = tuple(sorted(elfread.debug_compressions(task.fs_path, info).items())) if info.is_debug_file \
+            else ()
+    except ElfError:
+        notes, packed = (), ()  # the header read above already succeeded; a damaged note is SD901's business
     return FileFacts(image, "elf", elf=info, debuglink=link, debuglink_error=link_error, crc=crc,
-                     minidebuginfo=mini, altlink=altlink)
+                     minidebuginfo=mini, altlink=altlink, build_ids=notes, compressions=packed)
 
 
 def _reason(err: BaseException, fs_path: str) -> str:
@@ -275,8 +283,8 @@ def gather(stage_root: StageRoot, policy: Policy, workers: Workers) -> Survey:
         paths.sort()
         first = entries[paths[0]]
         in_debug = any(model.in_debug_root(p) for p in paths)
-        base = posixpath.basename(paths[0])
-        archive = (policy.strip.static_archive is not None and base.startswith("lib") and base.endswith(".a"))
+        # Every ar archive is read (its ELF members are shipped code, whatever its name).
+        archive = policy.strip.static_archive is not None
         tasks.append((key, Task(first.fs_path, paths[0], want_crc=in_debug, archive=archive)))
     results = workers.map(inspect_file, [t for _, t in tasks])
     facts = {key: res for (key, _), res in zip(tasks, results, strict=True)}

@@ -27,8 +27,8 @@ from ..policy import load_policy
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_policy_args(parser)
-    parser.add_argument("--format", choices=("text", "json", "junit"), default="text",
-                        help="report format (default: text)")
+    parser.add_argument("--format", choices=("text", "json", "junit", "sarif", "github"), default="text",
+                        help="report format (default: text; sarif: SARIF 2.1.0; github: Actions annotations)")
     parser.add_argument("--output", "-o", type=Path, metavar="FILE",
                         help="write the report to FILE instead of standard output")
     parser.add_argument("--exports", type=Path, metavar="DIR",

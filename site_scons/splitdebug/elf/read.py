@@ -573,3 +573,54 @@ def iter_symbols(path: str | os.PathLike[str], table: str) -> Iterator[tuple[str
         raise ElfError(p, f"cannot read: {err.strerror}") from None
     except _DAMAGE as err:
         raise ElfError(p, f"damaged symbol table {table} ({err})") from None
+
+
+SHF_COMPRESSED = 0x800
+COMPRESSION_NAMES = {1: "zlib", 2: "zstd"}  # ELFCOMPRESS_* of an Elf_Chdr
+
+
+def build_id_notes(path: str | os.PathLike[str], info: ElfInfo) -> list[str]:
+    """Every GNU build-id note of the file, in order (gdb and libdwfl use the first they find: a second
+    one, from a rogue `.note.gnu.build-id` or a note appended later, makes lookups disagree)."""
+    found: list[str] = []
+    end = "<" if info.little_endian else ">"
+    try:
+        with open(path, "rb") as f:
+            for sec in info.sections:
+                if sec.type != "SHT_NOTE" or not sec.size:
+                    continue
+                f.seek(sec.offset)
+                data = f.read(sec.size)
+                pos = 0
+                while pos + 12 <= len(data):
+                    namesz, descsz, ntype = struct.unpack_from(end + "III", data, pos)
+                    name_at, desc_at = pos + 12, pos + 12 + ((namesz + 3) & ~3)
+                    if desc_at + descsz > len(data):
+                        break
+                    pos = desc_at + ((descsz + 3) & ~3)
+                    if ntype == NT_GNU_BUILD_ID and data[name_at:name_at + namesz].rstrip(b"\0") == b"GNU":
+                        found.append(data[desc_at:desc_at + descsz].hex())
+    except OSError as err:
+        raise ElfError(os.fspath(path), f"cannot read notes: {err.strerror}") from None
+    return found
+
+
+def debug_compressions(path: str | os.PathLike[str], info: ElfInfo) -> dict[str, str]:
+    """{section: "zlib" | "zstd" | "zlib-gnu" | "type N"} for each compressed .debug_* section: the
+    ELF compression header's ch_type, or the old GNU `.zdebug_*` form (always zlib)."""
+    out: dict[str, str] = {}
+    end = "<" if info.little_endian else ">"
+    try:
+        with open(path, "rb") as f:
+            for sec in info.sections:
+                if sec.type == "SHT_NOBITS":
+                    continue
+                if sec.name.startswith(".zdebug_"):
+                    out[sec.name] = "zlib-gnu"
+                elif sec.name.startswith(".debug_") and sec.flags & SHF_COMPRESSED and sec.size >= 4:
+                    f.seek(sec.offset)
+                    (ch_type,) = struct.unpack(end + "I", f.read(4))
+                    out[sec.name] = COMPRESSION_NAMES.get(ch_type, f"type {ch_type}")
+    except (OSError, struct.error) as err:
+        raise ElfError(os.fspath(path), f"cannot read compression headers: {err}") from None
+    return out

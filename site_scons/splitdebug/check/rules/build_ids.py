@@ -28,6 +28,10 @@ def rule_build_ids(ctx: Context) -> Iterator[Finding]:
         if facts.elf is not None and facts.elf.build_id and is_debug_file(facts.elf) \
                 and ctx.model.in_debug_root(facts.image):
             groups["debug:" + facts.elf.build_id].append((facts.image, key))
+    for facts in sorted(ctx.survey.facts.values(), key=lambda f: f.image):
+        if len(facts.build_ids) > 1 and facts.elf is not None and (facts.elf.kind or is_debug_file(facts.elf)):
+            yield finding("SD204", facts.image, f"{len(facts.build_ids)} GNU build-id notes "
+                                                f"({short_list(facts.build_ids)}): tools disagree on which one counts")
     for bid, members in sorted(groups.items()):
         if len(members) < 2:
             continue

@@ -6,8 +6,8 @@ import posixpath
 from collections.abc import Iterator
 
 from ...elf import read as elfread
-from ..context import Context, is_debug_file
-from ..findings import Finding, finding
+from ..context import Context, is_debug_file, short_list
+from ..findings import WARNING, Finding, finding
 from ..model import Key
 from ..survey import FileFacts
 
@@ -25,10 +25,13 @@ def rule_debug_files(ctx: Context) -> Iterator[Finding]:
         if not in_root:
             if key in referenced:  # the policy's layout puts debug files elsewhere
                 yield from _debug_contents(ctx, facts, info, of_binary=True)
+                yield from _compression(ctx, facts)
             elif info is not None and info.is_debug_file:
                 yield finding("SD603", facts.image, "a separated debug file outside the debug root "
                                                     f"{ctx.policy.debug_root}")
             continue
+        if facts.magic == "other" and _gdb_script_of_debug_file(ctx, facts.image):
+            continue  # <debug file>-gdb.py: gdb auto-loads it with the debug file (Python, glib ship them)
         if facts.magic in ("other", "ar"):
             yield finding("SD601", facts.image, "not an ELF file" if facts.magic == "other" else
                           "a static archive")
@@ -40,6 +43,7 @@ def rule_debug_files(ctx: Context) -> Iterator[Finding]:
             yield finding("SD403", facts.image, f"its .text holds code ({kind}): not a separated debug file")
             continue
         yield from _debug_contents(ctx, facts, info, of_binary=key in referenced)
+        yield from _compression(ctx, facts)
         mode = ctx.model.entries[facts.image].mode
         if key in referenced and mode != ctx.policy.debug_file_mode:
             yield finding("SD405", facts.image, f"mode {mode:04o}, policy {ctx.policy.debug_file_mode:04o}")
@@ -77,3 +81,29 @@ def _debug_contents(ctx: Context, facts: FileFacts, info: elfread.ElfInfo | None
             yield finding("SD402", facts.image, f"no {' or '.join(missing)}")
     elif not any(n.startswith(".debug_") for n in names):
         yield finding("SD402", facts.image, "no .debug_* section at all")
+
+
+GDB_SCRIPT_SUFFIXES = ("-gdb.py", "-gdb.gdb", "-gdb.scm")
+
+
+def _gdb_script_of_debug_file(ctx: Context, image: str) -> bool:
+    """gdb's auto-load script of a debug file: `<debug file>-gdb.py` beside an existing file."""
+    for suffix in GDB_SCRIPT_SUFFIXES:
+        if image.endswith(suffix):
+            owner = ctx.model.entries.get(image[:-len(suffix)])
+            return owner is not None and owner.kind in ("file", "link")
+    return False
+
+
+def _compression(ctx: Context, facts: FileFacts) -> Iterator[Finding]:
+    """SD407: compressed DWARF in the format the policy names, which the distribution's readers read."""
+    wanted = ctx.policy.compress_debug_sections
+    formats = sorted({fmt for _, fmt in facts.compressions})
+    foreign = [f for f in formats if f not in (wanted, "zlib-gnu" if wanted == "zlib" else wanted)]
+    if not foreign:
+        return
+    sections = short_list(name for name, fmt in facts.compressions if fmt in foreign)
+    # zlib is read by every tool; anything else where the policy did not ask for it may not be.
+    lenient = all(f in ("zlib", "zlib-gnu") for f in foreign)
+    yield finding("SD407", facts.image, f"{sections} compressed with {'/'.join(foreign)}, the policy says "
+                                        f"{wanted}", WARNING if lenient else None)

@@ -9,7 +9,7 @@ from ..findings import Finding, finding
 
 
 def rule_debuglink(ctx: Context) -> Iterator[Finding]:
-    """SD301-SD304, SD401: the debuglink leads to the layout's debug file, with the right CRC and build-id."""
+    """SD301-SD305, SD401: the debuglink leads to the layout's debug file, with the right CRC and build-id."""
     paired = {p.binary.key for p in ctx.pairings}
     for b in ctx.binaries:
         if b.key in paired or b.info.has_debug or ctx.policy.strip.for_kind(b.info.kind or "") is None:
@@ -19,8 +19,8 @@ def rule_debuglink(ctx: Context) -> Iterator[Finding]:
         if b.facts.debuglink_error:
             yield finding("SD901", b.image, b.facts.debuglink_error)
         else:
-            yield finding("SD301", b.image, "stripped, but no .gnu_debuglink and no debug file where the "
-                                            "policy puts it: its debug info is lost")
+            yield finding("SD305", b.image, "stripped, but no .gnu_debuglink and no debug file where the "
+                                            "policy puts it: its debug info is lost (installed stripped?)")
     for p in ctx.pairings:
         b, place = p.binary, p.placement
         link = b.facts.debuglink
