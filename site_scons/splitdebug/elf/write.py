@@ -162,6 +162,18 @@ def symtab_refers_past(h: Headers, src: BinaryIO, first_moved: int) -> bool:
                for row in struct.iter_unpack(fmt, data[:len(data) - len(data) % struct.calcsize(fmt)]))
 
 
+def _relinked(s: SectionHeader, index_map: dict[int, int]) -> dict[str, int]:
+    """`s`'s sh_link, and its sh_info where that names a section, renumbered by `index_map`; 0 when
+    the section named is gone, as objcopy writes (a static executable's .rela.plt links the .symtab
+    that --strip-all drops: left as it was, gdb and objdump no longer read the file)."""
+    changes = {}
+    if s.link:
+        changes["link"] = index_map.get(s.link, 0)
+    if s.info and (s.flags & SHF_INFO_LINK or s.type in (SHT_REL, SHT_RELA)):
+        changes["info"] = index_map.get(s.info, 0)
+    return changes
+
+
 def _renumbering(secs: Sequence[SectionHeader], removed: set[int]) -> dict[int, int]:
     """{old index: new index} of the sections the stripped binary keeps (its new ones come after)."""
     out: dict[int, int] = {}
@@ -386,7 +398,8 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
         names.extend(os.fsencode(name) + b"\0")
         return at
 
-    rows = [_shdr(h, s, name_off=name_at(s.name) if s.ndx else 0) for s in alloc]
+    rows = [_shdr(h, s, name_off=name_at(s.name), **_relinked(s, index_map)) if s.ndx else _shdr(h, s, name_off=0)
+            for s in alloc]
 
     def put(data_len: int, alignment: int) -> int:
         nonlocal pos
@@ -400,9 +413,7 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
     for s in p.kept:
         at = put(s.size, s.addralign)
         _copy_range(src, out, s.offset, s.size)
-        info = index_map[s.info] if s.flags & SHF_INFO_LINK else s.info
-        rows.append(_shdr(h, s, name_off=name_at(s.name), offset=at, link=index_map[s.link] if s.link else 0,
-                          info=info))
+        rows.append(_shdr(h, s, name_off=name_at(s.name), offset=at, **_relinked(s, index_map)))
     for name, data, alignment in extra:
         at = put(len(data), alignment)
         out.write(data)
@@ -516,16 +527,19 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
         body.extend(_phdrs(h))
     headers = [b"\0" * struct.calcsize(h.sh_format)]
     placed: dict[int, int] = {}
+    index_map = {0: 0, symtab.ndx: n_alloc, symtab.link: n_alloc + 1}
+    index_map.update((s.ndx, i) for i, s in enumerate(keep_secs, 1))
     for s in keep_secs:
+        links = _relinked(s, index_map)
         if s.type == SHT_NOTE and s.has_contents:
             body.extend(b"\0" * (-len(body) % max(s.addralign, 1)))
             at = placed[s.ndx] = len(body)
             src.seek(s.offset)
             body.extend(src.read(s.size))
-            headers.append(_shdr(h, s, name_off=name_of(s.name), offset=at))
+            headers.append(_shdr(h, s, name_off=name_of(s.name), offset=at, **links))
         else:
             headers.append(_shdr(h, s, name_off=name_of(s.name), type=SHT_NOBITS,
-                                 offset=len(body) + -len(body) % max(s.addralign, 1)))
+                                 offset=len(body) + -len(body) % max(s.addralign, 1), **links))
     body.extend(b"\0" * (-len(body) % 8))
     sym_at = len(body)
     body.extend(b"".join(rows))
