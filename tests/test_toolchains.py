@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import env_with_package, gdb_info_line, resolves, run_cli
+from conftest import env_with_package, gdb_info_line, readelf_sections, resolves, run_cli
 from splitdebug.elf import read as elfread
 
 PKG = ("--package", "p", "--version", "1", "--release", "1", "--arch", "x86_64")
@@ -163,3 +163,60 @@ def test_static_executable_stays_readable(static_exe: Path, elfutils_g_policy: P
         mini.write_bytes(lzma.decompress(data))
         assert section_links(mini)[".rela.plt"][2] == ".symtab"
         assert not any("link value" in m for m in elflint_messages(mini, "-d"))
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. An allocated .debug_gdb_scripts (rustc's) is part of the loaded image, not debug info
+
+GDB_SCRIPTS = """
+#include <stdio.h>
+__attribute__((used, section(".debug_gdb_scripts"))) static const char scripts[] =
+    "\\x01gdb_load_rust_pretty_printers.py";
+int scripted_entry(int v) { return v * 5; }
+int main(int argc, char **argv) { (void)argv; printf("scripted %d\\n", scripted_entry(argc)); return 0; }
+"""
+RUST = """
+fn total(v: &[i32]) -> i32 { v.iter().sum() }
+fn main() { let v = vec![1, 2, 3]; println!("rust {}", total(&v)); }
+"""
+
+
+@pytest.fixture(scope="module")
+def gdb_scripts_exes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("gdb-scripts")
+    out = {"c": build(d / "c/prog", GDB_SCRIPTS)}
+    rustc = shutil.which("rustc")
+    if rustc is not None:
+        (d / "rust").mkdir()
+        (d / "rust/prog.rs").write_text(RUST)
+        subprocess.run([rustc, "-g", "-C", "link-arg=-Wl,--build-id=sha1", "-o", str(d / "rust/prog"),
+                        str(d / "rust/prog.rs")], check=True)
+        out["rust"] = d / "rust/prog"
+    for exe in out.values():
+        scripts = elfread.read_elf(exe).section(".debug_gdb_scripts")
+        assert scripts is not None and scripts.allocated
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("kind", ["c", "rust"])
+def test_allocated_debug_gdb_scripts_is_split_once(gdb_scripts_exes: dict[str, Path], kind: str, policy: str,
+                                                   engine: str, tmp_path: Path) -> None:
+    """A second split changes no byte (it used to split the split binary again, overwriting the debug
+    file with one without DWARF), the debug file keeps its DWARF and `check` passes the tree."""
+    if kind not in gdb_scripts_exes:
+        pytest.skip("rustc is not installed (./bootstrap installs Debian's)")
+    root = tmp_path / "root"
+    binary = in_tree(gdb_scripts_exes[kind], root, "usr/bin/prog")
+    first = split_tree(root, policy, engine)
+    assert first.returncode == 0 and "1 binaries split" in first.stdout, first.stdout + first.stderr
+    before = tree_digest(root)
+    again = split_tree(root, policy, engine)
+    assert again.returncode == 0 and "0 binaries split" in again.stdout, again.stdout + again.stderr
+    assert tree_digest(root) == before
+    assert not elfread.read_elf(binary).has_debug
+    assert elfread.read_elf(binary).section(".debug_gdb_scripts") is not None  # it is loaded: it stays
+    assert ".debug_info" in readelf_sections(debug_file_of(root, binary))
+    check = check_tree(root, policy)
+    assert check.returncode == 0, check.stdout + check.stderr

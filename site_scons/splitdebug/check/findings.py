@@ -22,7 +22,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("SD101", "debug-sections-in-shipped-binary", ERROR,
          "a shipped executable, shared library or (when the policy strips them) static archive member "
-         "has .debug_* or .zdebug_* sections"),
+         "has non-allocated .debug_* or .zdebug_* sections (an allocated one, such as rustc's "
+         ".debug_gdb_scripts, is part of the loaded image)"),
     Rule("SD102", "symtab-in-shipped-binary", ERROR,
          "keep_symbols is none or minidebuginfo, yet the shipped binary has .symtab"),
     Rule("SD103", "symtab-missing", ERROR, "keep_symbols is all, yet the shipped binary has no .symtab"),

@@ -120,7 +120,7 @@ def _member(name: str, data: bytes) -> Member:
         info = elfread.read_elf_bytes(name, data)
     except SplitDebugError as err:
         return Member(name, (), _reason(err, name))
-    return Member(name, tuple(s.name for s in info.sections if s.name.startswith((".debug_", ".zdebug_"))))
+    return Member(name, info.debug_sections)
 
 
 def _minidebuginfo(fs_path: str, info: elfread.ElfInfo) -> str:

@@ -65,8 +65,15 @@ class ElfInfo:
         return next((s for s in self.sections if s.name == name), None)
 
     @property
+    def debug_sections(self) -> tuple[str, ...]:
+        """Names of the debug sections a split moves out. Allocated ones are part of the loaded image
+        whatever their name: rustc's .debug_gdb_scripts is SHF_ALLOC and stays in a stripped binary."""
+        return tuple(s.name for s in self.sections
+                     if not s.allocated and s.name.startswith((".debug_", ".zdebug_")))
+
+    @property
     def has_debug(self) -> bool:
-        return any(s.name.startswith((".debug_", ".zdebug_")) for s in self.sections)
+        return bool(self.debug_sections)
 
     @property
     def has_symtab(self) -> bool:
