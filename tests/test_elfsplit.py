@@ -514,8 +514,9 @@ def test_plan_declines(built: dict[str, Path], tmp_path: Path, case: str) -> Non
         flags = StripFlags(False, (".note.gnu.build-id",))
     elif case == "split-already":
         src = tmp_path / "stripped"
-        subprocess.run(["objcopy", "--strip-debug", "--add-gnu-debuglink=/dev/null", str(built["pie"]), str(src)],
-                       check=True)
+        (tmp_path / "mini.xz").write_bytes(lzma.compress(b"", format=lzma.FORMAT_XZ))
+        subprocess.run(["objcopy", "--strip-debug", f"--add-section=.gnu_debugdata={tmp_path / 'mini.xz'}",
+                        str(built["pie"]), str(src)], check=True)
     else:
         src = tmp_path / "obj.o"
         subprocess.run(["gcc", "-g", "-c", "-o", str(src), "-x", "c", "-"], input=LIBRARY, text=True, check=True)

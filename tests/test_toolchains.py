@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -218,5 +219,38 @@ def test_allocated_debug_gdb_scripts_is_split_once(gdb_scripts_exes: dict[str, P
     assert not elfread.read_elf(binary).has_debug
     assert elfread.read_elf(binary).section(".debug_gdb_scripts") is not None  # it is loaded: it stays
     assert ".debug_info" in readelf_sections(debug_file_of(root, binary))
+    check = check_tree(root, policy)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# 3. An input that already carries a .gnu_debuglink: ours replaces it
+
+@pytest.fixture(scope="module")
+def linked_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("debuglinked")
+    plain = build(d / "plain", STATIC.replace("static", "linked"))
+    (d / "bogus.debug").write_bytes(b"not the debug file\n")
+    out = d / "prog"
+    subprocess.run(["objcopy", f"--add-gnu-debuglink={d / 'bogus.debug'}", str(plain), str(out)], check=True)
+    assert elfread.read_debuglink(out, elfread.read_elf(out))[0] == "bogus.debug"  # type: ignore[index]
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_existing_debuglink_is_replaced(linked_exe: Path, policy: str, engine: str, tmp_path: Path) -> None:
+    """The shipped binary has one .gnu_debuglink, naming our debug file with its CRC, and gdb finds
+    the symbols through the tree (objcopy used to keep the input's link with a warning)."""
+    root = tmp_path / "root"
+    binary = in_tree(linked_exe, root, "usr/bin/prog")
+    proc = split_tree(root, policy, engine)
+    assert proc.returncode == 0 and "1 binaries split" in proc.stdout, proc.stdout + proc.stderr
+    debug = debug_file_of(root, binary)
+    assert readelf_sections(binary).count(".gnu_debuglink") == 1
+    link = elfread.read_debuglink(binary, elfread.read_elf(binary))
+    assert link == (debug.name, zlib.crc32(debug.read_bytes()) & 0xFFFFFFFF)
+    debug_dir = root / "usr/lib/debug" if policy != "yocto" else tmp_path / "none"  # yocto: beside it
+    assert resolves(gdb_info_line(debug_dir, binary, "linked_entry"), "plain")
     check = check_tree(root, policy)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -114,14 +114,15 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
                 return None  # removing loaded content needs relayout: the tools' job
             continue
         if s.type in (SHT_NOBITS, SHT_REL, SHT_RELA) or s.name.startswith(".zdebug") or \
-                s.name in (".gnu_debuglink", ".gnu_debugdata", ".gnu_debugaltlink"):
+                s.name in (".gnu_debugdata", ".gnu_debugaltlink"):
             return None  # relocatable debug info, or a file split once already
         if s.ndx < last_alloc:
             return None  # a non-allocated section among loaded ones: renumbering .dynsym is the tools' job
         if s.ndx == h.shstrndx:
             continue  # written anew
         symbols = s.ndx in (getattr(symtab, "ndx", None), strtab_index)
-        if is_debug_section(s) or matched or (symbols and not flags.keep_symtab):
+        # An input's own .gnu_debuglink names another file: ours replaces it (objcopy would keep the old one).
+        if is_debug_section(s) or matched or s.name == ".gnu_debuglink" or (symbols and not flags.keep_symtab):
             removed.append(s)
         elif symbols or s.name in _KNOWN or s.type == SHT_NOTE:
             kept.append(s)

@@ -165,7 +165,9 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
             run(argv + [str(src), str(dbg)], src)
             if own_level:
                 recompress_debug(dbg, "zlib", tools, policy.compress_level)
-            run([tools.objcopy, *flags, f"--add-gnu-debuglink={dbg}", str(src), str(out)], src)
+            # An input's own .gnu_debuglink goes first: objcopy would only warn and keep it.
+            run([tools.objcopy, *flags, "--remove-section=.gnu_debuglink", f"--add-gnu-debuglink={dbg}",
+                 str(src), str(out)], src)
         else:
             run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
             if own_level:
