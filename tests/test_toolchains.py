@@ -254,3 +254,62 @@ def test_existing_debuglink_is_replaced(linked_exe: Path, policy: str, engine: s
     assert resolves(gdb_info_line(debug_dir, binary, "linked_entry"), "plain")
     check = check_tree(root, policy)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. armhf: .ARM.attributes is an ordinary non-allocated section, split in-process
+
+ARM_CC, ARM_OBJCOPY, ARM_OBJDUMP = "arm-linux-gnueabihf-gcc", "arm-linux-gnueabihf-objcopy", "arm-linux-gnueabihf-objdump"
+
+
+@pytest.fixture(scope="module")
+def armhf_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # ./bootstrap installs the cross compiler; a machine without it cannot build the file at all.
+    if shutil.which(ARM_CC) is None:
+        pytest.skip(f"{ARM_CC} is not installed (./bootstrap installs gcc-arm-linux-gnueabihf)")
+    exe = build(tmp_path_factory.mktemp("armhf") / "prog", STATIC.replace("static", "armhf"), cc=ARM_CC)
+    sec = elfread.read_elf(exe).section(".ARM.attributes")
+    assert sec is not None and sec.type == "SHT_0x70000003" and not sec.allocated
+    return exe
+
+
+def arm_reference(exe: Path, tmp: Path, policy: str) -> tuple[Path, Path]:
+    """(stripped binary, debug file) as the policy's own tool writes them for `exe`."""
+    binary, debug = tmp / "ref", tmp / "ref.debug"
+    if policy == "redhat":
+        subprocess.run(["eu-strip", "--remove-comment", "-f", str(debug), "-o", str(binary), str(exe)], check=True)
+    else:
+        subprocess.run([ARM_OBJCOPY, "--only-keep-debug", str(exe), str(debug)], check=True)
+        subprocess.run([ARM_OBJCOPY, "--strip-all", "--remove-section=.comment", "--remove-section=.note",
+                        f"--add-gnu-debuglink={debug}", str(exe), str(binary)], check=True)
+    return binary, debug
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_armhf_is_split_in_process(armhf_exe: Path, policy: str, tmp_path: Path) -> None:
+    """The host's objcopy cannot read armhf: the split is in-process, with the attribute sections where
+    the policy's tool puts them (objcopy keeps them in the binary, eu-strip moves them to the debug file)."""
+    root = tmp_path / "root"
+    binary = in_tree(armhf_exe, root, "usr/bin/prog")
+    proc = split_tree(root, policy)
+    assert proc.returncode == 0 and "1 binaries split" in proc.stdout and proc.stderr == "", proc.stdout + proc.stderr
+    debug = debug_file_of(root, binary)
+    info = elfread.read_elf(binary)
+    assert not info.has_debug and not info.has_symtab
+    assert ".debug_info" in readelf_sections(debug)
+    ref_binary, ref_debug = arm_reference(armhf_exe, tmp_path, policy)
+    ours = [n for n in readelf_sections(binary) if n != ".gnu_debugdata"]
+    assert ours == readelf_sections(ref_binary)
+    assert (".ARM.attributes" in ours) == (policy != "redhat")
+    assert ".ARM.attributes" in readelf_sections(debug) and ".ARM.attributes" in readelf_sections(ref_debug)
+    for path in (binary, debug):
+        assert subprocess.run([ARM_OBJDUMP, "-d", str(path)], capture_output=True).returncode == 0
+        assert subprocess.run(["readelf", "-a", str(path)], capture_output=True).returncode == 0
+    assert elflint_messages(binary) <= elflint_messages(ref_binary)
+    assert elflint_messages(debug, "-d") <= elflint_messages(ref_debug, "-d")
+    combined = tmp_path / "combined"
+    unstrip = subprocess.run(["eu-unstrip", "-o", str(combined), str(binary), str(debug)], capture_output=True, text=True)
+    assert unstrip.returncode == 0, unstrip.stderr
+    assert elflint_messages(combined) == set()
+    check = check_tree(root, policy)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -75,6 +75,10 @@ def parse_flags(tool: str, flags: Sequence[str]) -> StripFlags | None:
         return None
     if remove_comment and not keep_symtab:  # eu-strip ignores --remove-comment under -g
         remove.append(".comment")
+    if tool == "elfutils" and not keep_symtab:
+        # eu-strip moves every non-allocated section but notes, .comment and .gnu.warning.* to the
+        # debug file (SECTION_STRIP_P); objcopy keeps attribute sections in the binary.
+        remove.extend(ATTRIBUTE_SECTIONS)
     return StripFlags(keep_symtab, tuple(remove))
 
 
@@ -91,6 +95,10 @@ class SplitPlan:
 
 # Non-allocated sections whose treatment is known; any other makes `plan` decline.
 _KNOWN = (".symtab", ".strtab", ".shstrtab", ".comment")
+# Build attributes (ABI, FPU, ISA) of armhf, ppc32 and riscv files: ordinary non-allocated sections,
+# by name and by type (SHT_ARM_ATTRIBUTES and SHT_RISCV_ATTRIBUTES share 0x70000003).
+ATTRIBUTE_SECTIONS = (".ARM.attributes", ".gnu.attributes", ".riscv.attributes")
+SHT_GNU_ATTRIBUTES, SHT_PROC_ATTRIBUTES = 0x6FFFFFF5, 0x70000003
 
 
 def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
@@ -124,7 +132,8 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
         # An input's own .gnu_debuglink names another file: ours replaces it (objcopy would keep the old one).
         if is_debug_section(s) or matched or s.name == ".gnu_debuglink" or (symbols and not flags.keep_symtab):
             removed.append(s)
-        elif symbols or s.name in _KNOWN or s.type == SHT_NOTE:
+        elif symbols or s.name in _KNOWN or s.type == SHT_NOTE or \
+                (s.name in ATTRIBUTE_SECTIONS and s.type in (SHT_GNU_ATTRIBUTES, SHT_PROC_ATTRIBUTES)):
             kept.append(s)
         else:
             return None
