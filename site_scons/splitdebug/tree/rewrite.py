@@ -233,10 +233,14 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
     return Deferred(src, strip_now) if defer_strip else strip_now()
 
 
+XZ_DICT_MAX = 8 << 20  # xz -6's dictionary: the encoder needs about 10 times it (97 MB), whatever the data
+
+
 def _xz(data: bytes) -> bytes:
-    """xz at its default preset, as find-debuginfo runs it; the dictionary no larger than the data
-    (the same stream, without initialising xz's 8 MiB of match tables for a few kilobytes)."""
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, len(data))}]
+    """xz at its default preset, as find-debuginfo runs it: the dictionary is the data's size up to
+    -6's 8 MiB (below it the same stream, without initialising 8 MiB of match tables for a few
+    kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size)."""
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, min(len(data), XZ_DICT_MAX))}]
     return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
 
 
