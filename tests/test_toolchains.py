@@ -342,3 +342,41 @@ def test_minidebuginfo_xz_dictionary_is_bounded(tmp_path: Path) -> None:
     peak = subprocess.run([sys.executable, "-c", XZ_PEAK], env=env_with_package(), capture_output=True,
                           text=True, check=True).stdout
     assert int(peak) < 200, f"{peak} MB"
+
+
+# ------------------------------------------------------------------------------------------------
+# 5b. Debug sections the linker compressed with zstd become zlib under a zlib policy
+
+def compression_types(path: Path) -> set[int]:
+    """ch_type of every compressed .debug_* section (1 zlib, 2 zstd)."""
+    h = elfread.read_headers(path)
+    out = set()
+    with open(path, "rb") as f:
+        for s in h.sections:
+            if s.name.startswith(".debug_") and s.flags & 0x800 and s.type != 8:
+                f.seek(s.offset)
+                out.add(int.from_bytes(f.read(4), "little"))
+    return out
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("policy", ["debian", "redhat"])
+def test_zstd_debug_sections_become_the_policy_s_zlib(policy: str, engine: str, tmp_path: Path) -> None:
+    """gcc -Wl,--compress-debug-sections=zstd: the debug file's sections are zlib (elfutils 0.188 and
+    dwz cannot read zstd), gdb reads them, check passes."""
+    exe = build(tmp_path / "zstd", STATIC.replace("static", "zstd"), "-Wl,--compress-debug-sections=zstd")
+    assert compression_types(exe) == {2}
+    root = tmp_path / "root"
+    binary = in_tree(exe, root, "usr/bin/prog")
+    proc = split_tree(root, policy, engine)
+    assert proc.returncode == 0 and "1 binaries split" in proc.stdout, proc.stdout + proc.stderr
+    debug = debug_file_of(root, binary)
+    assert compression_types(debug) == {1}
+    link = elfread.read_debuglink(binary, elfread.read_elf(binary))
+    assert link == (debug.name, zlib.crc32(debug.read_bytes()) & 0xFFFFFFFF)
+    assert resolves(gdb_info_line(root / "usr/lib/debug", binary, "zstd_entry"), "zstd")
+    unstrip = subprocess.run(["eu-unstrip", "-o", str(tmp_path / "combined"), str(binary), str(debug)],
+                             capture_output=True, text=True)
+    assert unstrip.returncode == 0, unstrip.stderr
+    check = check_tree(root, policy)
+    assert check.returncode == 0, check.stdout + check.stderr

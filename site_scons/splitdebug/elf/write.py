@@ -86,6 +86,17 @@ def is_debug_section(sec: SectionHeader) -> bool:
     return not sec.allocated and sec.name.startswith(".debug_")
 
 
+def debug_compression(h: Headers, src: BinaryIO) -> set[int]:
+    """The ch_type of each compressed debug section (ELFCOMPRESS_ZLIB 1, ld's zstd 2). Python's zlib
+    cannot decode zstd, and dwz reads neither: objcopy converts such sections where needed."""
+    out = set()
+    for s in h.sections:
+        if is_debug_section(s) and s.flags & SHF_COMPRESSED and s.has_contents and s.size >= 4:
+            src.seek(s.offset)
+            out.add(struct.unpack(h.byte_order + "I", src.read(4))[0])
+    return out
+
+
 @dataclass(frozen=True)
 class SplitPlan:
     headers: Headers
