@@ -7,6 +7,7 @@ Each test here failed before its fix: a static executable's links to the removed
 from __future__ import annotations
 
 import hashlib
+import json
 import lzma
 import os
 import re
@@ -380,3 +381,42 @@ def test_zstd_debug_sections_become_the_policy_s_zlib(policy: str, engine: str, 
     assert unstrip.returncode == 0, unstrip.stderr
     check = check_tree(root, policy)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# 5c. check: every section link names a fitting section (SD106), as bug 1's output did not
+
+def set_link(path: Path, section: str, link: int) -> None:
+    """Patch one section header's sh_link in place (an ELF64 little-endian file)."""
+    h = elfread.read_headers(path)
+    (sec,) = [s for s in h.sections if s.name == section]
+    shoff = int.from_bytes(h.ehdr[0x28:0x30], "little")
+    with open(path, "r+b") as f:
+        f.seek(shoff + sec.ndx * 64 + 40)
+        f.write(link.to_bytes(4, "little"))
+
+
+@pytest.mark.parametrize("damage", ["none", "out-of-range", "wrong-type", "debug-file"])
+def test_check_finds_invalid_section_links(static_exe: Path, damage: str, tmp_path: Path) -> None:
+    """Our static split passes; bug 1's shape (.rela.plt linking a section the binary no longer has,
+    or a string table) and a debug file whose .symtab links no string table are SD106 errors."""
+    root = tmp_path / "root"
+    binary = in_tree(static_exe, root, "usr/bin/prog")
+    assert split_tree(root, "debian").returncode == 0
+    debug = debug_file_of(root, binary)
+    sections = readelf_sections(binary)
+    if damage == "out-of-range":
+        set_link(binary, ".rela.plt", len(sections) + 6)  # where the input's .symtab was
+    elif damage == "wrong-type":
+        set_link(binary, ".rela.plt", sections.index(".shstrtab") + 1)
+    elif damage == "debug-file":
+        set_link(debug, ".symtab", readelf_sections(debug).index(".debug_info") + 1)
+    check = run_cli("check", "--policy", "debian", "--format", "json", root)
+    findings = [(f["rule"], f["path"]) for f in json.loads(check.stdout)["findings"]]
+    image = "/" + str(debug.relative_to(root)) if damage == "debug-file" else "/usr/bin/prog"
+    expected = [] if damage == "none" else [("SD106", image)]
+    assert [f for f in findings if f[0] == "SD106"] == expected, check.stdout
+    if damage == "none":
+        assert check.returncode == 0, check.stdout
+    else:
+        assert check.returncode == 1

@@ -31,6 +31,10 @@ RULES: tuple[Rule, ...] = (
          "keep_symbols is minidebuginfo, yet the shipped binary has no .gnu_debugdata"),
     Rule("SD105", "minidebuginfo-invalid", ERROR,
          ".gnu_debugdata is not one xz stream of an ELF file with a .symtab"),
+    Rule("SD106", "section-link-invalid", ERROR,
+         "a section header's sh_link (or sh_info naming a section) in a shipped binary or a debug file names "
+         "no section, or one of the wrong type (a relocation's not a symbol table, a symbol table's not a "
+         "string table): gdb, objdump and eu-unstrip refuse the file"),
     Rule("SD201", "missing-build-id", ERROR,
          "a shipped binary has no GNU build-id note (a warning when the policy's missing_build_id is warn)"),
     Rule("SD202", "build-id-wrong-length", ERROR, "the build-id's length is not one of the policy's build_id_bytes"),

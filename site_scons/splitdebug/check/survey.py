@@ -52,6 +52,7 @@ class FileFacts:
     minidebuginfo: str | None = None  # None: no .gnu_debugdata; "": valid; else why it is not
     members: tuple[Member, ...] = ()
     altlink: tuple[str, str] | None = None  # .gnu_debugaltlink: (path, build-id)
+    bad_links: tuple[str, ...] = ()  # section headers whose sh_link/sh_info name no fitting section
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,9 @@ def _inspect(task: Task) -> FileFacts:
     except (SplitDebugError, OSError) as err:
         link_error = _reason(err, task.fs_path)
     mini = _minidebuginfo(task.fs_path, info) if info.section(".gnu_debugdata") else None
+    bad_links = tuple(elfread.bad_section_links(elfread.read_headers(task.fs_path)))
     return FileFacts(image, "elf", elf=info, debuglink=link, debuglink_error=link_error, crc=crc,
-                     minidebuginfo=mini, altlink=altlink)
+                     minidebuginfo=mini, altlink=altlink, bad_links=bad_links)
 
 
 def _reason(err: BaseException, fs_path: str) -> str:
