@@ -420,3 +420,23 @@ def test_check_finds_invalid_section_links(static_exe: Path, damage: str, tmp_pa
         assert check.returncode == 0, check.stdout
     else:
         assert check.returncode == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Found by the variety corpus: a split binary that keeps its .symtab is not split again
+
+@pytest.mark.parametrize("policy, engine", [("redhat", "tools"), ("redhat-g", "builtin"), ("redhat-g", "tools")])
+def test_split_binary_keeping_symtab_is_not_split_again(static_exe: Path, elfutils_g_policy: Path, policy: str,
+                                                        engine: str, tmp_path: Path) -> None:
+    """eu-strip keeps the .symtab that a static executable's .rela.plt links, and eu-strip -g keeps every
+    .symtab: a rerun used to split such a binary again and replace its debug file by one without DWARF."""
+    pol: str | Path = elfutils_g_policy if policy == "redhat-g" else policy
+    root = tmp_path / "root"
+    binary = in_tree(static_exe, root, "usr/bin/prog")
+    assert split_tree(root, pol, engine).returncode == 0
+    assert elfread.read_elf(binary).has_symtab
+    before = tree_digest(root)
+    again = split_tree(root, pol, engine)
+    assert again.returncode == 0 and "0 binaries split" in again.stdout, again.stdout
+    assert tree_digest(root) == before
+    assert ".debug_info" in readelf_sections(debug_file_of(root, binary))
