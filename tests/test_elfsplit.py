@@ -514,8 +514,9 @@ def test_plan_declines(built: dict[str, Path], tmp_path: Path, case: str) -> Non
         flags = StripFlags(False, (".note.gnu.build-id",))
     elif case == "split-already":
         src = tmp_path / "stripped"
-        subprocess.run(["objcopy", "--strip-debug", "--add-gnu-debuglink=/dev/null", str(built["pie"]), str(src)],
-                       check=True)
+        (tmp_path / "mini.xz").write_bytes(lzma.compress(b"", format=lzma.FORMAT_XZ))
+        subprocess.run(["objcopy", "--strip-debug", f"--add-section=.gnu_debugdata={tmp_path / 'mini.xz'}",
+                        str(built["pie"]), str(src)], check=True)
     else:
         src = tmp_path / "obj.o"
         subprocess.run(["gcc", "-g", "-c", "-o", str(src), "-x", "c", "-"], input=LIBRARY, text=True, check=True)
@@ -529,6 +530,8 @@ def test_plan_declines(built: dict[str, Path], tmp_path: Path, case: str) -> Non
 # parse_flags: the vocabulary of objcopy and eu-strip, checked against what the tools do
 
 ALL, DEBUG = StripFlags(False, ()), StripFlags(True, ())
+ATTRS = elfsplit.ATTRIBUTE_SECTIONS  # eu-strip moves them to the debug file, objcopy keeps them
+EU_ALL = StripFlags(False, ATTRS)
 TOOL = "None, or what the tool does"
 FLAG_TABLE = [
     ("binutils", ["--strip-all"], ALL),
@@ -548,16 +551,16 @@ FLAG_TABLE = [
     ("binutils", ["--strip-all", "-d"], None),
     ("binutils", ["--strip-all", "-R"], None),
     ("binutils", ["--only-keep-debug"], None),
-    ("elfutils", [], ALL),
-    ("elfutils", ["--remove-comment"], StripFlags(False, (".comment",))),
+    ("elfutils", [], EU_ALL),
+    ("elfutils", ["--remove-comment"], StripFlags(False, (".comment", *ATTRS))),
     ("elfutils", ["-g"], DEBUG),
     ("elfutils", ["-d"], DEBUG),
     ("elfutils", ["-S"], DEBUG),
     ("elfutils", ["--strip-debug", "--remove-comment"], DEBUG),  # eu-strip ignores it under -g
     ("elfutils", ["-g", "-R", ".comment"], StripFlags(True, (".comment",))),
-    ("elfutils", ["-R", ".comm*"], StripFlags(False, (".comm*",))),
-    ("elfutils", ["-R", ".comment"], StripFlags(False, (".comment",))),
-    ("elfutils", ["--remove-section=.comment"], StripFlags(False, (".comment",))),
+    ("elfutils", ["-R", ".comm*"], StripFlags(False, (".comm*", *ATTRS))),
+    ("elfutils", ["-R", ".comment"], StripFlags(False, (".comment", *ATTRS))),
+    ("elfutils", ["--remove-section=.comment"], StripFlags(False, (".comment", *ATTRS))),
     ("elfutils", ["--strip-all"], None),  # not an eu-strip flag
     ("elfutils", ["--strip-unneeded"], None),
     ("elfutils", ["--keep-section=.comment"], None),

@@ -87,7 +87,7 @@ def shipped(ctx: Context) -> list[Binary]:
 
 
 def debug_sections(info: elfread.ElfInfo) -> list[str]:
-    return [s.name for s in info.sections if s.name.startswith((".debug_", ".zdebug_"))]
+    return list(info.debug_sections)
 
 
 def short_list(names: Iterable[str], limit: int = 4) -> str:

@@ -22,7 +22,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("SD101", "debug-sections-in-shipped-binary", ERROR,
          "a shipped executable, shared library or (when the policy strips them) static archive member "
-         "has .debug_* or .zdebug_* sections"),
+         "has non-allocated .debug_* or .zdebug_* sections (an allocated one, such as rustc's "
+         ".debug_gdb_scripts, is part of the loaded image)"),
     Rule("SD102", "symtab-in-shipped-binary", ERROR,
          "keep_symbols is none or minidebuginfo, yet the shipped binary has .symtab"),
     Rule("SD103", "symtab-missing", ERROR, "keep_symbols is all, yet the shipped binary has no .symtab"),
@@ -30,6 +31,10 @@ RULES: tuple[Rule, ...] = (
          "keep_symbols is minidebuginfo, yet the shipped binary has no .gnu_debugdata"),
     Rule("SD105", "minidebuginfo-invalid", ERROR,
          ".gnu_debugdata is not one xz stream of an ELF file with a .symtab"),
+    Rule("SD106", "section-link-invalid", ERROR,
+         "a section header's sh_link (or sh_info naming a section) in a shipped binary or a debug file names "
+         "no section, or one of the wrong type (a relocation's not a symbol table, a symbol table's not a "
+         "string table): gdb, objdump and eu-unstrip refuse the file"),
     Rule("SD201", "missing-build-id", ERROR,
          "a shipped binary has no GNU build-id note (a warning when the policy's missing_build_id is warn)"),
     Rule("SD202", "build-id-wrong-length", ERROR, "the build-id's length is not one of the policy's build_id_bytes"),

@@ -20,13 +20,13 @@ from .rules.debuglinks import rule_debuglink
 from .rules.exports import exports_module, rule_exports
 from .rules.links import rule_policy_links, rule_symlinks
 from .rules.strays import rule_stray
-from .rules.stripping import rule_stripped
+from .rules.stripping import rule_section_links, rule_stripped
 from .survey import Workers, gather
 
 
 RULE_FUNCTIONS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
-    rule_stripped, rule_build_ids, rule_debuglink, rule_debug_files, rule_policy_links, rule_symlinks,
-    rule_stray,
+    rule_stripped, rule_section_links, rule_build_ids, rule_debuglink, rule_debug_files, rule_policy_links,
+    rule_symlinks, rule_stray,
 )
 
 @dataclass(frozen=True)

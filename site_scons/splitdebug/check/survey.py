@@ -54,6 +54,7 @@ class FileFacts:
     altlink: tuple[str, str] | None = None  # .gnu_debugaltlink: (path, build-id)
     build_ids: tuple[str, ...] = ()  # every GNU build-id note, in file order
     compressions: tuple[tuple[str, str], ...] = ()  # (section, format) of compressed DWARF (debug files)
+    bad_links: tuple[str, ...] = ()  # section headers whose sh_link/sh_info name no fitting section
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,9 @@ def _inspect(task: Task) -> FileFacts:
             else ()
     except ElfError:
         notes, packed = (), ()  # the header read above already succeeded; a damaged note is SD901's business
+    bad_links = tuple(elfread.bad_section_links(elfread.read_headers(task.fs_path)))
     return FileFacts(image, "elf", elf=info, debuglink=link, debuglink_error=link_error, crc=crc,
-                     minidebuginfo=mini, altlink=altlink, build_ids=notes, compressions=packed)
+                     minidebuginfo=mini, altlink=altlink, build_ids=notes, compressions=packed, bad_links=bad_links)
 
 
 def _reason(err: BaseException, fs_path: str) -> str:
@@ -128,7 +130,7 @@ def _member(name: str, data: bytes) -> Member:
         info = elfread.read_elf_bytes(name, data)
     except SplitDebugError as err:
         return Member(name, (), _reason(err, name))
-    return Member(name, tuple(s.name for s in info.sections if s.name.startswith((".debug_", ".zdebug_"))))
+    return Member(name, info.debug_sections)
 
 
 def _minidebuginfo(fs_path: str, info: elfread.ElfInfo) -> str:

@@ -65,8 +65,15 @@ class ElfInfo:
         return next((s for s in self.sections if s.name == name), None)
 
     @property
+    def debug_sections(self) -> tuple[str, ...]:
+        """Names of the debug sections a split moves out. Allocated ones are part of the loaded image
+        whatever their name: rustc's .debug_gdb_scripts is SHF_ALLOC and stays in a stripped binary."""
+        return tuple(s.name for s in self.sections
+                     if not s.allocated and s.name.startswith((".debug_", ".zdebug_")))
+
+    @property
     def has_debug(self) -> bool:
-        return any(s.name.startswith((".debug_", ".zdebug_")) for s in self.sections)
+        return bool(self.debug_sections)
 
     @property
     def has_symtab(self) -> bool:
@@ -434,6 +441,40 @@ def read_headers(path: str | os.PathLike[str]) -> Headers:
         raise ElfError(p, f"cannot read: {err.strerror}") from None
     except _DAMAGE as err:
         raise _damaged(p, err) from None
+
+
+SHT_STRTAB, SHT_RELA, SHT_HASH, SHT_REL, SHT_GROUP, SHT_SYMTAB_SHNDX = 3, 4, 5, 9, 17, 18
+SHT_GNU_HASH, SHT_GNU_VERDEF, SHT_GNU_VERNEED, SHT_GNU_VERSYM = 0x6FFFFFF6, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+SHF_INFO_LINK = 0x40
+# What sh_link must name, by the linking section's type (gABI); other types: any existing section.
+_LINK_TARGETS: dict[int, tuple[int, ...]] = {
+    SHT_SYMTAB: (SHT_STRTAB,), SHT_DYNSYM: (SHT_STRTAB,), SHT_DYNAMIC: (SHT_STRTAB,),
+    SHT_GNU_VERDEF: (SHT_STRTAB,), SHT_GNU_VERNEED: (SHT_STRTAB,),
+    SHT_REL: (SHT_SYMTAB, SHT_DYNSYM), SHT_RELA: (SHT_SYMTAB, SHT_DYNSYM), SHT_GROUP: (SHT_SYMTAB,),
+    SHT_HASH: (SHT_DYNSYM, SHT_SYMTAB), SHT_GNU_HASH: (SHT_DYNSYM,), SHT_GNU_VERSYM: (SHT_DYNSYM,),
+    SHT_SYMTAB_SHNDX: (SHT_SYMTAB,),
+}
+
+
+def bad_section_links(h: Headers) -> list[str]:
+    """Each section whose sh_link, or sh_info where it names a section (SHF_INFO_LINK, relocations),
+    names no section or one of the wrong type: gdb, objdump and eu-unstrip refuse such a file.
+    A NOBITS target passes (a debug file's .dynsym is NOBITS), and so does a NOBITS section's link."""
+    secs = h.sections
+    out = []
+    for s in secs[1:]:
+        if s.link:
+            target = secs[s.link] if s.link < len(secs) else None
+            wanted = _LINK_TARGETS.get(s.type, ()) if s.type != SHT_NOBITS else ()
+            if target is None or target.ndx == 0:
+                out.append(f"{s.name} sh_link {s.link}: no such section")
+            elif wanted and target.type not in (*wanted, SHT_NOBITS):
+                expected = " or ".join(SHT_NAMES[t] for t in wanted)
+                out.append(f"{s.name} sh_link {s.link} names {target.name} "
+                           f"({SHT_NAMES.get(target.type, hex(target.type))}), not a {expected}")
+        if s.info and (s.flags & SHF_INFO_LINK or s.type in (SHT_REL, SHT_RELA)) and s.info >= len(secs):
+            out.append(f"{s.name} sh_info {s.info}: no such section")
+    return out
 
 
 def build_id_of(h: Headers, f: BinaryIO) -> str | None:

@@ -75,11 +75,26 @@ def parse_flags(tool: str, flags: Sequence[str]) -> StripFlags | None:
         return None
     if remove_comment and not keep_symtab:  # eu-strip ignores --remove-comment under -g
         remove.append(".comment")
+    if tool == "elfutils" and not keep_symtab:
+        # eu-strip moves every non-allocated section but notes, .comment and .gnu.warning.* to the
+        # debug file (SECTION_STRIP_P); objcopy keeps attribute sections in the binary.
+        remove.extend(ATTRIBUTE_SECTIONS)
     return StripFlags(keep_symtab, tuple(remove))
 
 
 def is_debug_section(sec: SectionHeader) -> bool:
     return not sec.allocated and sec.name.startswith(".debug_")
+
+
+def debug_compression(h: Headers, src: BinaryIO) -> set[int]:
+    """The ch_type of each compressed debug section (ELFCOMPRESS_ZLIB 1, ld's zstd 2). Python's zlib
+    cannot decode zstd, and dwz reads neither: objcopy converts such sections where needed."""
+    out = set()
+    for s in h.sections:
+        if is_debug_section(s) and s.flags & SHF_COMPRESSED and s.has_contents and s.size >= 4:
+            src.seek(s.offset)
+            out.add(struct.unpack(h.byte_order + "I", src.read(4))[0])
+    return out
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,10 @@ class SplitPlan:
 
 # Non-allocated sections whose treatment is known; any other makes `plan` decline.
 _KNOWN = (".symtab", ".strtab", ".shstrtab", ".comment")
+# Build attributes (ABI, FPU, ISA) of armhf, ppc32 and riscv files: ordinary non-allocated sections,
+# by name and by type (SHT_ARM_ATTRIBUTES and SHT_RISCV_ATTRIBUTES share 0x70000003).
+ATTRIBUTE_SECTIONS = (".ARM.attributes", ".gnu.attributes", ".riscv.attributes")
+SHT_GNU_ATTRIBUTES, SHT_PROC_ATTRIBUTES = 0x6FFFFFF5, 0x70000003
 
 
 def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
@@ -114,16 +133,18 @@ def plan(h: Headers, flags: StripFlags, src: BinaryIO) -> SplitPlan | None:
                 return None  # removing loaded content needs relayout: the tools' job
             continue
         if s.type in (SHT_NOBITS, SHT_REL, SHT_RELA) or s.name.startswith(".zdebug") or \
-                s.name in (".gnu_debuglink", ".gnu_debugdata", ".gnu_debugaltlink"):
+                s.name in (".gnu_debugdata", ".gnu_debugaltlink"):
             return None  # relocatable debug info, or a file split once already
         if s.ndx < last_alloc:
             return None  # a non-allocated section among loaded ones: renumbering .dynsym is the tools' job
         if s.ndx == h.shstrndx:
             continue  # written anew
         symbols = s.ndx in (getattr(symtab, "ndx", None), strtab_index)
-        if is_debug_section(s) or matched or (symbols and not flags.keep_symtab):
+        # An input's own .gnu_debuglink names another file: ours replaces it (objcopy would keep the old one).
+        if is_debug_section(s) or matched or s.name == ".gnu_debuglink" or (symbols and not flags.keep_symtab):
             removed.append(s)
-        elif symbols or s.name in _KNOWN or s.type == SHT_NOTE:
+        elif symbols or s.name in _KNOWN or s.type == SHT_NOTE or \
+                (s.name in ATTRIBUTE_SECTIONS and s.type in (SHT_GNU_ATTRIBUTES, SHT_PROC_ATTRIBUTES)):
             kept.append(s)
         else:
             return None
@@ -160,6 +181,18 @@ def symtab_refers_past(h: Headers, src: BinaryIO, first_moved: int) -> bool:
     data = src.read(symtab.size)
     return any(first_moved <= row[shndx_at] < SHN_LORESERVE
                for row in struct.iter_unpack(fmt, data[:len(data) - len(data) % struct.calcsize(fmt)]))
+
+
+def _relinked(s: SectionHeader, index_map: dict[int, int]) -> dict[str, int]:
+    """`s`'s sh_link, and its sh_info where that names a section, renumbered by `index_map`; 0 when
+    the section named is gone, as objcopy writes (a static executable's .rela.plt links the .symtab
+    that --strip-all drops: left as it was, gdb and objdump no longer read the file)."""
+    changes = {}
+    if s.link:
+        changes["link"] = index_map.get(s.link, 0)
+    if s.info and (s.flags & SHF_INFO_LINK or s.type in (SHT_REL, SHT_RELA)):
+        changes["info"] = index_map.get(s.info, 0)
+    return changes
 
 
 def _renumbering(secs: Sequence[SectionHeader], removed: set[int]) -> dict[int, int]:
@@ -386,7 +419,8 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
         names.extend(os.fsencode(name) + b"\0")
         return at
 
-    rows = [_shdr(h, s, name_off=name_at(s.name) if s.ndx else 0) for s in alloc]
+    rows = [_shdr(h, s, name_off=name_at(s.name), **_relinked(s, index_map)) if s.ndx else _shdr(h, s, name_off=0)
+            for s in alloc]
 
     def put(data_len: int, alignment: int) -> int:
         nonlocal pos
@@ -400,9 +434,7 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
     for s in p.kept:
         at = put(s.size, s.addralign)
         _copy_range(src, out, s.offset, s.size)
-        info = index_map[s.info] if s.flags & SHF_INFO_LINK else s.info
-        rows.append(_shdr(h, s, name_off=name_at(s.name), offset=at, link=index_map[s.link] if s.link else 0,
-                          info=info))
+        rows.append(_shdr(h, s, name_off=name_at(s.name), offset=at, **_relinked(s, index_map)))
     for name, data, alignment in extra:
         at = put(len(data), alignment)
         out.write(data)
@@ -516,16 +548,19 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
         body.extend(_phdrs(h))
     headers = [b"\0" * struct.calcsize(h.sh_format)]
     placed: dict[int, int] = {}
+    index_map = {0: 0, symtab.ndx: n_alloc, symtab.link: n_alloc + 1}
+    index_map.update((s.ndx, i) for i, s in enumerate(keep_secs, 1))
     for s in keep_secs:
+        links = _relinked(s, index_map)
         if s.type == SHT_NOTE and s.has_contents:
             body.extend(b"\0" * (-len(body) % max(s.addralign, 1)))
             at = placed[s.ndx] = len(body)
             src.seek(s.offset)
             body.extend(src.read(s.size))
-            headers.append(_shdr(h, s, name_off=name_of(s.name), offset=at))
+            headers.append(_shdr(h, s, name_off=name_of(s.name), offset=at, **links))
         else:
             headers.append(_shdr(h, s, name_off=name_of(s.name), type=SHT_NOBITS,
-                                 offset=len(body) + -len(body) % max(s.addralign, 1)))
+                                 offset=len(body) + -len(body) % max(s.addralign, 1), **links))
     body.extend(b"\0" * (-len(body) % 8))
     sym_at = len(body)
     body.extend(b"".join(rows))

@@ -158,20 +158,28 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
         # objcopy compresses at zlib's level 6 only: another policy level is applied in-process
         # (unless the tools are forced), so that it holds for the files elfsplit declines too.
         own_level = compression == "zlib" and policy.compress_level != 6 and tools.engine == "builtin"
+        # dwz, when it follows (compress=False), reads no compressed section: -gz or ld's zstd input
+        decompress = not compress and bool(_debug_compression(src))
         if policy.tool == "binutils":
             argv = [tools.objcopy, "--only-keep-debug"]
             if compression != "none" and not own_level:
                 argv.append(f"--compress-debug-sections={compression}")
+            elif decompress:
+                argv.append("--decompress-debug-sections")
             run(argv + [str(src), str(dbg)], src)
             if own_level:
                 recompress_debug(dbg, "zlib", tools, policy.compress_level)
-            run([tools.objcopy, *flags, f"--add-gnu-debuglink={dbg}", str(src), str(out)], src)
+            # An input's own .gnu_debuglink goes first: objcopy would only warn and keep it.
+            run([tools.objcopy, *flags, "--remove-section=.gnu_debuglink", f"--add-gnu-debuglink={dbg}",
+                 str(src), str(out)], src)
         else:
             run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
             if own_level:
                 recompress_debug(dbg, "zlib", tools, policy.compress_level)
             elif compression != "none":
                 run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
+            elif decompress:
+                run([tools.objcopy, "--decompress-debug-sections", str(dbg)], dbg)
             # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
             set_debuglink_crc(out, elfread.crc32_file(dbg))
         if policy.keep_symbols == "minidebuginfo":
@@ -185,6 +193,11 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
     return result
 
 
+def _debug_compression(path: Path) -> set[int]:
+    with open(path, "rb") as f:
+        return elfsplit.debug_compression(elfread.read_headers(path), f)
+
+
 def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, flags: tuple[str, ...],
                    debuglink: str, write_debug: bool, compress: bool, mode: int,
                    defer_strip: bool) -> SplitResult | Deferred | None:
@@ -195,6 +208,11 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
         return None
     headers = elfread.read_headers(src)
     with open(src, "rb") as f:
+        compressed = elfsplit.debug_compression(headers, f)
+        # zstd from the linker under a zlib policy, or compressed input that dwz (to come) cannot read:
+        # objcopy converts it (recompress_debug then applies the policy's level).
+        if (compression == "zlib" and compressed - {elfsplit.ELFCOMPRESS_ZLIB}) or (compressed and not compress):
+            return None
         split_plan = elfsplit.plan(headers, strip, f)
         if split_plan is None:
             return None
@@ -231,10 +249,14 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
     return Deferred(src, strip_now) if defer_strip else strip_now()
 
 
+XZ_DICT_MAX = 8 << 20  # xz -6's dictionary: the encoder needs about 10 times it (97 MB), whatever the data
+
+
 def _xz(data: bytes) -> bytes:
-    """xz at its default preset, as find-debuginfo runs it; the dictionary no larger than the data
-    (the same stream, without initialising xz's 8 MiB of match tables for a few kilobytes)."""
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, len(data))}]
+    """xz at its default preset, as find-debuginfo runs it: the dictionary is the data's size up to
+    -6's 8 MiB (below it the same stream, without initialising 8 MiB of match tables for a few
+    kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size)."""
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, min(len(data), XZ_DICT_MAX))}]
     return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
 
 
@@ -315,6 +337,13 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6)
     headers = elfread.read_headers(path) if compression == "zlib" and tools.engine == "builtin" else None
     # In-process when the program headers follow the ELF header, as every writer here puts them.
     if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)):
+        with open(path, "rb") as f:
+            otherwise = elfsplit.debug_compression(headers, f) - {elfsplit.ELFCOMPRESS_ZLIB}
+        if otherwise:  # zstd (from the linker) stayed zstd: objcopy decodes it, then zlib at our level
+            with scratch_dir(path.parent) as tmp:
+                run([tools.objcopy, "--decompress-debug-sections", str(path), str(tmp / path.name)], path)
+                commit(tmp / path.name, path, mode)
+            headers = elfread.read_headers(path)
         tmp_file = _temp_name(path.parent)
         try:
             with open(path, "rb") as f, open(tmp_file, "w+b") as new:

@@ -1,4 +1,4 @@
-"""SD1xx: shipped binaries and archives are stripped as the policy says."""
+"""SD1xx: shipped binaries and archives are stripped as the policy says, into files tools can read."""
 
 from __future__ import annotations
 
@@ -34,3 +34,12 @@ def rule_stripped(ctx: Context) -> Iterator[Finding]:
         for m in facts.members:
             if m.debug_sections:
                 yield finding("SD101", facts.image, f"member {m.name} has {short_list(m.debug_sections)}")
+
+
+def rule_section_links(ctx: Context) -> Iterator[Finding]:
+    """SD106: every section link of a shipped binary or debug file names a fitting section."""
+    for facts in ctx.survey.facts.values():
+        info = facts.elf
+        if info is None or not facts.bad_links or info.elf_type not in ("ET_EXEC", "ET_DYN"):
+            continue
+        yield finding("SD106", facts.image, short_list(facts.bad_links, 2))
