@@ -1,0 +1,150 @@
+"""Issue 21: root in a package build must not be steered by the tree, the metadata or the policy.
+
+Each test builds a hostile tree, metadata or policy, runs the real command, and checks that nothing
+outside the root changed (a sentinel directory hashed before and after) and that a refusal is one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PROGRAM, compile_c, have, run_cli
+
+
+def digest(top: Path) -> str:
+    """Every entry under `top`: path, type, mode and content (links not followed)."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            st = path.lstat()
+            h.update(os.fsencode(path.relative_to(top)) + b"\0" + oct(st.st_mode).encode())
+            if path.is_symlink():
+                h.update(os.fsencode(os.readlink(path)))
+            elif path.is_file():
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path) -> Path:
+    """A directory outside every root: a hostile run must leave it as it was."""
+    top = tmp_path / "outside"
+    (top / "etc").mkdir(parents=True)
+    (top / "etc/secret").write_text("root only\n")
+    (top / "etc/secret").chmod(0o600)
+    return top
+
+
+def one_line_refusal(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("splitdebug: error:"), proc.stderr
+    return lines[0]
+
+
+def small_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    compile_c(root / "usr/bin/prog", PROGRAM)
+    return root
+
+
+def package(root: Path, policy: str, out: Path, *extra: str, name: str = "demo") -> subprocess.CompletedProcess[str]:
+    release = ("--release", "1")
+    return run_cli("package", "--policy", policy, "--name", name, "--version", "1.0", *release,
+                   "--source-date-epoch", "1700000000", "--output", out, *extra, root)
+
+
+# -- 1. metadata is data ---------------------------------------------------------------------------
+
+@pytest.mark.skipif(not have("rpmbuild"), reason="rpmbuild")
+@pytest.mark.parametrize("description", [
+    "text\n%post\ntouch {marker}",
+    "text\n%%prep\ntouch {marker}",
+    "text\n  %build\ntouch {marker}",
+    "text\n%%install\ntouch {marker}\n%%files\n/x",
+])
+def test_rpm_description_cannot_open_a_section(tmp_path: Path, sentinel: Path, description: str) -> None:
+    root = small_root(tmp_path)
+    marker = sentinel / "ran"
+    before = digest(sentinel)
+    proc = package(root, "redhat", tmp_path / "out", "--description", description.format(marker=marker))
+    one_line_refusal(proc)
+    assert not marker.exists() and digest(sentinel) == before
+    assert not list((tmp_path / "out").glob("*/*.rpm"))
+
+
+@pytest.mark.skipif(not have("rpmbuild"), reason="rpmbuild")
+def test_rpm_description_percent_inside_a_line_is_text(tmp_path: Path) -> None:
+    root = small_root(tmp_path)
+    proc = package(root, "redhat", tmp_path / "out", "--description", "100% sure\nuses %{name} and %%post\n")
+    assert proc.returncode == 0, proc.stderr
+    rpm = next(p for p in (tmp_path / "out").glob("*/demo-1.0-1.*.rpm"))
+    info = subprocess.run(["rpm", "-qp", "--qf", "%{DESCRIPTION}", str(rpm)], capture_output=True, text=True).stdout
+    assert info == "100% sure\nuses %{name} and %%post"
+    scripts = subprocess.run(["rpm", "-qp", "--scripts", str(rpm)], capture_output=True, text=True).stdout
+    assert scripts.strip() == ""
+
+
+@pytest.mark.parametrize("policy", ["redhat", "debian"])
+@pytest.mark.parametrize("arch", ["%(id > {marker})", "--eval=%(touch {marker})", "amd64\nEssential: yes",
+                                  "x86_64\n", "../../x", "a/b"])
+def test_arch_is_refused_unless_an_architecture(tmp_path: Path, sentinel: Path, policy: str, arch: str) -> None:
+    root = small_root(tmp_path)
+    marker = sentinel / "ran"
+    before = digest(sentinel)
+    proc = package(root, policy, tmp_path / "out", "--arch", arch.format(marker=marker))
+    assert "--arch" in one_line_refusal(proc)
+    assert not marker.exists() and digest(sentinel) == before
+    assert not list((tmp_path / "out").rglob("*.*pm")) and not list((tmp_path / "out").rglob("*.deb"))
+
+
+@pytest.mark.parametrize("policy", ["redhat", "debian"])
+@pytest.mark.parametrize("field,value", [
+    ("--name", "demo\n"), ("--version", "1.0\n"), ("--release", "1\n"), ("--name", ".."),
+    ("--version", "1..0"), ("--release", "../../x"), ("--summary", "one\nPre-Depends: evil"),
+    ("--maintainer", "a <b@c>\nEssential: yes"), ("--section", "misc\nEssential: yes"),
+    ("--summary", "bad-\udcff-text"),
+])
+def test_fields_matched_whole(tmp_path: Path, sentinel: Path, policy: str, field: str, value: str) -> None:
+    root = small_root(tmp_path)
+    before = digest(sentinel)
+    args = {"--name": "demo", "--version": "1.0", "--release": "1"}
+    extra: list[str] = []
+    if field in args:
+        args[field] = value
+    else:
+        extra = [field, value]
+    proc = run_cli("package", "--policy", policy, *[x for kv in args.items() for x in kv],
+                   "--output", tmp_path / "out", *extra, root)
+    assert "internal error" not in one_line_refusal(proc)
+    assert digest(sentinel) == before
+
+
+@pytest.mark.skipif(not have("dpkg-deb"), reason="dpkg-deb")
+def test_deb_description_lines_stay_in_the_description(tmp_path: Path) -> None:
+    root = small_root(tmp_path)
+    proc = package(root, "debian", tmp_path / "out", "--description",
+                   "first\n\nEssential: yes\nPre-Depends: evil\n.\n")
+    assert proc.returncode == 0, proc.stderr
+    deb = next((tmp_path / "out").glob("demo_*.deb"))
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
+    assert "\nEssential:" not in fields and "\nPre-Depends:" not in fields
+    assert " Essential: yes" in fields
+
+
+@pytest.mark.parametrize("field,value", [("--version", "../../../outside"), ("--release", "1\n"),
+                                         ("--arch", "x/.."), ("--package", "..")])
+def test_split_refuses_path_syntax_in_package_fields(tmp_path: Path, sentinel: Path, field: str, value: str) -> None:
+    root = small_root(tmp_path)
+    before = digest(sentinel)
+    args = {"--package": "demo", "--version": "1.0", "--release": "1", field: value}
+    proc = run_cli("split", "--policy", "redhat", *[x for kv in args.items() for x in kv], root)
+    assert field in one_line_refusal(proc)
+    assert digest(sentinel) == before
