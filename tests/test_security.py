@@ -148,3 +148,71 @@ def test_split_refuses_path_syntax_in_package_fields(tmp_path: Path, sentinel: P
     proc = run_cli("split", "--policy", "redhat", *[x for kv in args.items() for x in kv], root)
     assert field in one_line_refusal(proc)
     assert digest(sentinel) == before
+
+
+# -- 2. writes stay inside the root ----------------------------------------------------------------
+
+SHARED = """
+#include <stdio.h>
+struct shape {{ int kind; double w, h; const char *name; struct shape *next; }};
+struct registry {{ struct shape *head; int count; long flags[8]; }};
+double area_{n}(const struct shape *s) {{ return s->w * s->h; }}
+int main(void) {{ struct registry r = {{0}}; struct shape s = {{1, 2, 3, "x", 0}}; r.head = &s;
+  printf("%f %d\\n", area_{n}(r.head), r.count); return 0; }}
+"""
+
+
+def dwz_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    for n in ("one", "two", "three"):
+        compile_c(root / f"usr/bin/{n}", SHARED.format(n=n))
+    return root
+
+
+def no_dwz_policy(tmp_path: Path, base: str) -> Path:
+    text = (Path(__file__).resolve().parent.parent / f"configs/{base}.yaml").read_text()
+    policy = tmp_path / f"{base}-nodwz.yaml"
+    policy.write_text(text.replace("dwz: multifile", "dwz: none"))
+    return policy
+
+
+@pytest.mark.skipif(not have("dwz"), reason="dwz")
+@pytest.mark.parametrize("policy,multifile", [
+    ("redhat", "usr/lib/debug/.dwz/demo-1.0-1.x86_64"),
+    ("debian", "usr/lib/debug/.dwz/x86_64-linux-gnu/demo.debug"),
+])
+def test_split_dwz_multifile_never_written_through_a_dangling_symlink(
+        tmp_path: Path, sentinel: Path, policy: str, multifile: str) -> None:
+    root = dwz_root(tmp_path)
+    link = root / multifile
+    link.parent.mkdir(parents=True)
+    link.symlink_to(sentinel / "etc/planted")  # dangling: nothing there yet
+    before = digest(sentinel)
+    proc = run_cli("split", "--policy", policy, "--package", "demo", "--version", "1.0", "--release", "1",
+                   "--arch", "x86_64", root)
+    assert "symlink" in one_line_refusal(proc)
+    assert not (sentinel / "etc/planted").exists() and digest(sentinel) == before
+
+
+@pytest.mark.skipif(not have("dwz") or not have("dpkg-deb"), reason="dwz, dpkg-deb")
+def test_package_dwz_multifile_never_written_through_a_dangling_symlink(tmp_path: Path, sentinel: Path) -> None:
+    root = dwz_root(tmp_path)
+    proc = run_cli("split", "--policy", no_dwz_policy(tmp_path, "debian"), root)
+    assert proc.returncode == 0, proc.stderr
+    link = root / "usr/lib/debug/.dwz/x86_64-linux-gnu/demo.debug"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(sentinel / "etc/planted")
+    before = digest(sentinel)
+    proc = package(root, "debian", tmp_path / "out", "--dwz", "--arch", "amd64")
+    assert "symlink" in one_line_refusal(proc)
+    assert not (sentinel / "etc/planted").exists() and digest(sentinel) == before
+
+
+@pytest.mark.skipif(not have("dwz"), reason="dwz")
+def test_dwz_multifile_still_made_and_shipped_0644(tmp_path: Path) -> None:
+    root = dwz_root(tmp_path)
+    proc = run_cli("split", "--policy", "redhat", "--package", "demo", "--version", "1.0", "--release", "1",
+                   "--arch", "x86_64", root)
+    assert proc.returncode == 0, proc.stderr
+    mf = root / "usr/lib/debug/.dwz/demo-1.0-1.x86_64"
+    assert mf.is_file() and not mf.is_symlink() and mf.stat().st_mode & 0o7777 == 0o644
