@@ -216,3 +216,42 @@ def test_dwz_multifile_still_made_and_shipped_0644(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     mf = root / "usr/lib/debug/.dwz/demo-1.0-1.x86_64"
     assert mf.is_file() and not mf.is_symlink() and mf.stat().st_mode & 0o7777 == 0o644
+
+
+@pytest.mark.skipif(not have("dpkg-deb"), reason="dpkg-deb")
+@pytest.mark.parametrize("plant", ["dangling-copyright", "changelog-link", "doc-dir-link", "share-link"])
+def test_deb_doc_files_never_written_through_a_symlink(tmp_path: Path, sentinel: Path, plant: str) -> None:
+    root = small_root(tmp_path)
+    doc = root / "usr/share/doc/demo"
+    target = sentinel / "etc"
+    if plant == "dangling-copyright":
+        doc.mkdir(parents=True)
+        (doc / "copyright").symlink_to(target / "ld.so.preload")
+    elif plant == "changelog-link":
+        doc.mkdir(parents=True)
+        (doc / "changelog.Debian.gz").symlink_to(target / "secret")
+    elif plant == "doc-dir-link":
+        doc.parent.mkdir(parents=True)
+        doc.symlink_to(target)
+    else:
+        (root / "usr").mkdir(exist_ok=True)
+        (root / "usr/share").symlink_to(target)
+    before = digest(sentinel)
+    proc = package(root, "debian", tmp_path / "out", "--license", "/lib/evil.so")
+    assert "not written through" in one_line_refusal(proc)
+    assert digest(sentinel) == before and not (target / "ld.so.preload").exists()
+
+
+@pytest.mark.skipif(not have("dpkg-deb"), reason="dpkg-deb")
+def test_deb_doc_files_of_the_tree_are_kept(tmp_path: Path) -> None:
+    root = small_root(tmp_path)
+    doc = root / "usr/share/doc/demo"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text("upstream's own\n")
+    proc = package(root, "debian", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    deb = next((tmp_path / "out").glob("demo_*.deb"))
+    x = tmp_path / "x"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(x)], check=True)
+    assert (x / "usr/share/doc/demo/copyright").read_text() == "upstream's own\n"
+    assert (x / "usr/share/doc/demo/changelog.Debian.gz").stat().st_size > 0

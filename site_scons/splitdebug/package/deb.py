@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -96,27 +97,34 @@ def _description(summary: str, long: str) -> str:
 
 
 def _doc_files(p: Prepared, main_dir: Path) -> None:
-    """copyright and changelog.Debian.gz in /usr/share/doc/<name>, unless the tree has them."""
+    """copyright and changelog.Debian.gz in /usr/share/doc/<name>, unless the tree has them.
+
+    The tree came from the upstream build: a symlink at any of these names, dangling or not, is
+    refused rather than written through (directory fds, O_NOFOLLOW, O_EXCL).
+    """
     m = p.meta
-    doc = main_dir / "usr/share/doc" / m.name
-    doc.mkdir(parents=True, exist_ok=True)
-    if not (doc / "copyright").exists():
-        if m.copyright_file is not None:
-            shutil.copyfile(m.copyright_file, doc / "copyright")
-        else:
-            (doc / "copyright").write_text(
-                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
-                f"Upstream-Name: {m.name}\n\nFiles: *\nCopyright: {time.gmtime(p.epoch).tm_year} {m.maintainer}\n"
-                f"License: {m.license}\n"
-                f" The {m.name} binaries, packaged by splitdebug.\n")
-    if not (doc / "changelog.Debian.gz").exists():
-        date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(p.epoch))
-        text = (f"{m.name} ({debian_version(m.version, m.release)}) unstable; urgency=medium\n\n"
-                f"  * Packaged by splitdebug.\n\n -- {m.maintainer}  {date}\n")
-        # gzip -9n: no name, no timestamp in the header, so the bytes depend on the text only.
-        with open(doc / "changelog.Debian.gz", "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz:
-            gz.write(text.encode())
+    rel = f"usr/share/doc/{m.name}"
+    if m.copyright_file is not None:
+        copyright = m.copyright_file.read_bytes()
+    else:
+        copyright = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+                     f"Upstream-Name: {m.name}\n\nFiles: *\nCopyright: {time.gmtime(p.epoch).tm_year} {m.maintainer}\n"
+                     f"License: {m.license}\n"
+                     f" The {m.name} binaries, packaged by splitdebug.\n").encode()
+    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(p.epoch))
+    text = (f"{m.name} ({debian_version(m.version, m.release)}) unstable; urgency=medium\n\n"
+            f"  * Packaged by splitdebug.\n\n -- {m.maintainer}  {date}\n")
+    # gzip -9n: no name, no timestamp in the header, so the bytes depend on the text only.
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz:
+        gz.write(text.encode())
+    changelog = raw.getvalue()
+    fd = stage.open_dir_nofollow(main_dir, rel)
+    try:
+        stage.write_new_file(fd, "copyright", copyright, 0o644, main_dir / rel)
+        stage.write_new_file(fd, "changelog.Debian.gz", changelog, 0o644, main_dir / rel)
+    finally:
+        os.close(fd)
 
 
 def fix_perms(pkg_dir: Path) -> None:
