@@ -255,3 +255,32 @@ def test_deb_doc_files_of_the_tree_are_kept(tmp_path: Path) -> None:
     subprocess.run(["dpkg-deb", "-x", str(deb), str(x)], check=True)
     assert (x / "usr/share/doc/demo/copyright").read_text() == "upstream's own\n"
     assert (x / "usr/share/doc/demo/changelog.Debian.gz").stat().st_size > 0
+
+
+@pytest.mark.parametrize("flags", [
+    "[--strip-all, '--dump-section=.text={out}/etc/dumped']",
+    "[--strip-all, '--add-section=.stolen={out}/etc/secret']",
+    "[--strip-all, '--keep-symbols={out}/etc/secret']",
+    "[--strip-all, '@{out}/etc/secret']",
+    "[--strip-all, --remove-section, '{out}/x']",
+    "[--strip-all, -R]",
+])
+def test_policy_strip_flags_are_allow_listed(tmp_path: Path, sentinel: Path, flags: str) -> None:
+    root = small_root(tmp_path)
+    text = (Path(__file__).resolve().parent.parent / "configs/debian.yaml").read_text()
+    line = next(n for n, ln in enumerate(text.splitlines(), 1) if ln.strip().startswith("executable:"))
+    policy = tmp_path / "hostile.yaml"
+    policy.write_text("\n".join(f"  executable: {flags.format(out=sentinel)}" if n == line else ln
+                                for n, ln in enumerate(text.splitlines(), 1)) + "\n")
+    before = digest(sentinel)
+    proc = run_cli("split", "--policy", policy, root)
+    err = one_line_refusal(proc)
+    assert f"{policy}:{line}: key 'strip.executable':" in err
+    assert digest(sentinel) == before and not (sentinel / "etc/dumped").exists()
+    assert b".stolen" not in (root / "usr/bin/prog").read_bytes()
+
+
+def test_shipped_policies_strip_flags_still_load() -> None:
+    from splitdebug.policy import load_policy
+    for name in ("debian", "redhat", "yocto"):
+        assert load_policy(name).strip.executable is not None

@@ -28,6 +28,19 @@ DEBUGLINK_FIELDS = PATH_FIELDS | {"debug_file_name"}
 # Package-wide templates (sources directory, dwz multifile): no per-binary fields.
 PACKAGE_FIELDS = frozenset({"package", "version", "release", "arch", "multiarch"})
 LINK_TARGETS = ("binary", "debug_file")  # or a path template
+# Strip flags a policy may use (objcopy, strip, eu-strip): those the shipped policies use and the other
+# section and symbol flags whose whole effect is on the output file. Nothing that names a file.
+STRIP_FLAGS_ALONE = frozenset({
+    "--strip-all", "--strip-debug", "-g", "--strip-unneeded", "--strip-dwo", "--only-keep-debug",
+    "--remove-comment", "--enable-deterministic-archives", "-D", "--keep-file-symbols",
+    "--discard-all", "-x", "--discard-locals", "-X", "--preserve-dates", "-p",
+    "--reloc-debug-sections", "--permissive",
+})
+# ... and those that take one section or symbol name (`--flag=NAME`, or NAME as the next item).
+STRIP_FLAGS_NAMED = frozenset({
+    "--remove-section", "-R", "--keep-section", "--keep-symbol", "-K", "--strip-symbol", "-N",
+    "--remove-relocations",
+})
 
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
 TOOLS = ("binutils", "elfutils")
@@ -367,7 +380,37 @@ class _Reader:
 
     def strip(self, node: yaml.Node) -> StripFlags:
         m = self.mapping(node, "strip", {k: True for k in KINDS})
+        for k in KINDS:
+            self.strip_flags(m[k][1], f"strip.{k}")
         return StripFlags(**{k: self.str_list(m[k][1], f"strip.{k}") for k in KINDS})
+
+    def strip_flags(self, node: yaml.Node, key: str) -> None:
+        """Only flags whose whole effect is on the output file: none that names a file to read or write
+        (--dump-section=.x=/path, --add-section=.x=/file, --keep-symbols=FILE, @FILE, -o, -f)."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else []
+        pending: str | None = None
+        for item in items:
+            flag = _construct(item) if isinstance(item, yaml.ScalarNode) else None
+            if not isinstance(flag, str):
+                continue  # str_list says what is wrong with it
+            if pending is not None:
+                self.strip_name(item, key, pending, flag)
+                pending = None
+            elif flag in STRIP_FLAGS_ALONE:
+                pass
+            elif flag in STRIP_FLAGS_NAMED:
+                pending = flag
+            elif flag.split("=", 1)[0] in STRIP_FLAGS_NAMED and "=" in flag:
+                self.strip_name(item, key, *flag.split("=", 1))
+            else:
+                raise self.fail(item, key, f"strip flag {flag!r} is not allowed (allowed: section and symbol "
+                                           f"flags that only change the output, see policy.STRIP_FLAGS_ALONE)")
+        if pending is not None:
+            raise self.fail(node, key, f"strip flag {pending!r} needs a section or symbol name after it")
+
+    def strip_name(self, node: yaml.Node, key: str, flag: str, name: str) -> None:
+        if not name or name.startswith("-") or "/" in name or "=" in name or "@" in name:
+            raise self.fail(node, key, f"strip flag {flag!r}: {name!r} is not a section or symbol name")
 
     def links(self, node: yaml.Node) -> tuple[BuildIdLink, ...]:
         if not isinstance(node, yaml.SequenceNode):
