@@ -284,3 +284,30 @@ def test_shipped_policies_strip_flags_still_load() -> None:
     from splitdebug.policy import load_policy
     for name in ("debian", "redhat", "yocto"):
         assert load_policy(name).strip.executable is not None
+
+
+# -- 3. policies are data ----------------------------------------------------------------------------
+
+def _policy_with(tmp_path: Path, key: str, value: str) -> tuple[Path, int]:
+    text = (Path(__file__).resolve().parent.parent / "configs/redhat.yaml").read_text().splitlines()
+    line = next(n for n, ln in enumerate(text, 1) if ln.startswith(f"{key}:"))
+    text[line - 1] = f"{key}: {value}"
+    policy = tmp_path / "hostile.yaml"
+    policy.write_text("\n".join(text) + "\n")
+    return policy, line
+
+
+@pytest.mark.parametrize("key,value", [
+    ("debug_file", '"{debug_root}/{path}-{build_id_rest:>1500000000}.debug"'),
+    ("debug_file", '"{debug_root}/{path!r}.debug"'),
+    ("debug_file", '"{debug_root}/{path}{}.debug"'),
+    ("debug_file_mode", "06777"),
+    ("debug_file_mode", "0646"),
+    ("debug_file_mode", "01644"),
+])
+def test_policy_templates_and_modes_are_plain(tmp_path: Path, key: str, value: str) -> None:
+    root = small_root(tmp_path)
+    policy, line = _policy_with(tmp_path, key, value)
+    proc = run_cli("split", "--policy", policy, "--version", "1", "--release", "1", root)
+    assert f"{policy}:{line}: key '{key}':" in one_line_refusal(proc)
+    assert not (root / "usr/lib/debug").exists()

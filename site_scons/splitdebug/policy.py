@@ -253,6 +253,11 @@ class _Reader:
             used = _fields(value)
         except ValueError as err:
             raise self.fail(node, key, f"bad template: {err}") from None
+        # Fields are names only: a format spec ({build_id_rest:>1500000000}) or a conversion would let
+        # a policy allocate without bound or change what a field means.
+        if any(spec or conv or not f for _, f, spec, conv in string.Formatter().parse(value) if f is not None):
+            raise self.fail(node, key, "template fields are names only: no format spec or conversion "
+                                       "(':' or '!'), no empty {}")
         bad = used - allowed
         if bad:
             raise self.fail(node, key, f"unknown template field {{{sorted(bad)[0]}}} "
@@ -291,6 +296,9 @@ class _Reader:
         mode = opt("debug_file_mode", 0o644, lambda n: self.scalar(n, "debug_file_mode", int))
         if not 0 <= mode <= 0o7777:
             raise self.fail(m["debug_file_mode"][1], "debug_file_mode", "not a file mode (write it 0644)")
+        if mode & 0o7002:  # debug files are data: never setuid, setgid, sticky or world-writable
+            raise self.fail(m["debug_file_mode"][1], "debug_file_mode",
+                            f"{mode:04o} has setuid, setgid, sticky or world-write bits (0644 is usual)")
         level = opt("compress_level", 6, lambda n: self.scalar(n, "compress_level", int))
         if not 1 <= level <= 9:
             raise self.fail(m["compress_level"][1], "compress_level", "a zlib level is 1 to 9")
