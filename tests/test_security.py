@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAM, compile_c, have, run_cli
+from conftest import PROGRAM, compile_c, env_with_package, have, run_cli
 
 
 def digest(top: Path) -> str:
@@ -311,3 +312,31 @@ def test_policy_templates_and_modes_are_plain(tmp_path: Path, key: str, value: s
     proc = run_cli("split", "--policy", policy, "--version", "1", "--release", "1", root)
     assert f"{policy}:{line}: key '{key}':" in one_line_refusal(proc)
     assert not (root / "usr/lib/debug").exists()
+
+
+# -- 4. only regular files are read ------------------------------------------------------------------
+
+def run_cli_bounded(*args: str | os.PathLike[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """run_cli with a deadline: a hang is a failure, not a stuck suite."""
+    try:
+        return subprocess.run([sys.executable, "-m", "splitdebug", *map(str, args)], env=env_with_package(),
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"splitdebug {' '.join(map(str, args))}: still running after {timeout} s")
+
+
+@pytest.mark.skipif(not have("dwz"), reason="dwz")
+@pytest.mark.parametrize("policy", ["redhat", "debian"])
+def test_fifo_in_the_tree_hangs_neither_split_nor_package(tmp_path: Path, sentinel: Path, policy: str) -> None:
+    root = dwz_root(tmp_path)
+    os.mkfifo(root / "usr/bin/fifo")
+    (root / "usr/lib/debug/.build-id/ab").mkdir(parents=True)
+    os.mkfifo(root / "usr/lib/debug/.build-id/ab/cdef.debug")
+    before = digest(sentinel)
+    proc = run_cli_bounded("split", "--policy", policy, "--package", "demo", "--version", "1.0", "--release", "1",
+                           root, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli_bounded("package", "--policy", policy, "--name", "demo", "--version", "1.0", "--release", "1",
+                           "--dwz", "--output", tmp_path / "out", root, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert digest(sentinel) == before

@@ -13,8 +13,10 @@ the same header and section table with the same bounds checks, and splitting the
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -97,10 +99,23 @@ class ElfInfo:
         return None
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for reading, and nothing else: a FIFO, a device or a socket in the tree
+    would block a read forever or read without end (O_NONBLOCK: the open itself never waits)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def file_magic(path: str | os.PathLike[str]) -> bytes:
     """The first 8 bytes of a regular file (b'' when unreadable)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(8)
     except OSError:
         return b""
@@ -123,7 +138,7 @@ def read_elf(path: str | os.PathLike[str]) -> ElfInfo:
     """Read one ELF file; ElfError when it is not one or is damaged."""
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             if f.read(4) != ELF_MAGIC:
                 raise ElfError(p, "not an ELF file")
             f.seek(0)
@@ -159,7 +174,7 @@ def iter_archive_members(path: str | os.PathLike[str]) -> Iterator[tuple[str, by
     """
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             magic = f.read(8)
             if magic == b"!<thin>\n":
                 return
@@ -392,7 +407,7 @@ def read_headers(path: str | os.PathLike[str]) -> Headers:
     """Every header of one ELF file (ElfError when damaged); contents stay on disk."""
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             raw = _Raw(p, f)
             ehsize = 64 if raw.is64 else 52
             ehdr = raw.read(0, ehsize)
@@ -472,7 +487,7 @@ def section_bytes(path: str | os.PathLike[str], info: ElfInfo, name: str) -> byt
     if sec is None or sec.type == "SHT_NOBITS":
         return None
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(sec.offset)
             return f.read(sec.size)
     except OSError as err:
@@ -543,7 +558,7 @@ def debuglink_crc_offset(info: ElfInfo) -> int:
     sec = info.section(".gnu_debuglink")
     if sec is None:
         raise ElfError(info.path, "no .gnu_debuglink section")
-    with open(info.path, "rb") as f:
+    with open_regular(info.path) as f:
         f.seek(sec.offset)
         data = f.read(sec.size)
     name_len = data.find(b"\0")
@@ -555,7 +570,7 @@ def debuglink_crc_offset(info: ElfInfo) -> int:
 def crc32_file(path: str | os.PathLike[str]) -> int:
     """zlib's CRC32 of a whole file: what gdb compares with the .gnu_debuglink word."""
     crc = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 20):
             crc = zlib.crc32(chunk, crc)
     return crc & 0xFFFFFFFF
@@ -565,7 +580,7 @@ def iter_symbols(path: str | os.PathLike[str], table: str) -> Iterator[tuple[str
     """(name, type, binding, defined) for each symbol of `.symtab` or `.dynsym`."""
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             yield from _Raw(p, f).symbols(table)
     except ElfError:
         raise
