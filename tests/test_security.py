@@ -340,3 +340,34 @@ def test_fifo_in_the_tree_hangs_neither_split_nor_package(tmp_path: Path, sentin
                            "--dwz", "--output", tmp_path / "out", root, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert digest(sentinel) == before
+
+
+@pytest.mark.skipif(not have("dwz"), reason="dwz")
+def test_binary_hard_linked_from_outside_never_patched_in_place(tmp_path: Path, sentinel: Path) -> None:
+    """A stripped binary with a debuglink (as every Fedora binary has), hard-linked into the tree, with
+    a debug file whose CRC differs at its place: the CRC fix-up must not write the shared inode."""
+    build = tmp_path / "build"
+    full = compile_c(build / "victim", PROGRAM)
+    dbg = build / "victim.debug"
+    subprocess.run(["objcopy", "--only-keep-debug", str(full), str(dbg)], check=True)
+    outside = sentinel / "victim"
+    subprocess.run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={dbg}", str(full), str(outside)], check=True)
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    os.link(outside, root / "usr/bin/victim")
+    os.link(outside, root / "usr/bin/victim-alias")
+    placed = root / "usr/lib/debug/usr/bin/victim-1.0-1.x86_64.debug"
+    placed.parent.mkdir(parents=True)
+    placed.write_bytes(dbg.read_bytes() + b"\0" * 16)  # another CRC than the one the binary carries
+    os.link(placed, placed.parent / "victim-alias-1.0-1.x86_64.debug")
+    before = digest(sentinel)
+    proc = run_cli("split", "--policy", "redhat", "--package", "demo", "--version", "1.0", "--release", "1",
+                   "--arch", "x86_64", root)
+    assert proc.returncode == 0, proc.stderr
+    assert digest(sentinel) == before
+    shipped = root / "usr/bin/victim"
+    assert not os.path.samefile(shipped, outside) and shipped.read_bytes() != outside.read_bytes()
+    assert os.path.samefile(shipped, root / "usr/bin/victim-alias")  # the tree's own names stay one file
+    from splitdebug.elf import read as elfread
+    carried = elfread.read_debuglink(shipped, elfread.read_elf(shipped))
+    assert carried is not None and carried[1] == elfread.crc32_file(placed)

@@ -196,20 +196,29 @@ def _each(jobs: int, work: Callable[[Path], None], paths: list[Path]) -> None:
 
 
 def fix_crcs(pairs: Iterable[tuple[Path, Path]]) -> int:
-    """Make each binary's .gnu_debuglink CRC match its debug file; returns how many changed."""
+    """Make each binary's .gnu_debuglink CRC match its debug file; returns how many changed.
+
+    A binary with several names is patched in a copy (see rewrite.set_debuglink_crc): its other
+    names in the tree are linked to the copy, a name outside the root keeps the old file.
+    """
     crc_of: dict[Path, int] = {}
-    done: set[tuple[int, int]] = set()
+    done: dict[tuple[int, int], Path | None] = {}  # inode: the copy that replaced it, if one did
     changed = 0
     for binary, debug in pairs:
-        st = binary.stat()
-        if (st.st_dev, st.st_ino) in done:
+        st = binary.lstat()
+        key = (st.st_dev, st.st_ino)
+        if key in done:
+            copy = done[key]
+            if copy is not None and not os.path.samefile(copy, binary):
+                stage.install_hardlink(copy, binary)
             continue
-        done.add((st.st_dev, st.st_ino))
+        done[key] = None
         crc = crc_of.setdefault(debug, elfread.crc32_file(debug))
         info = elfread.read_elf(binary)
         carried = elfread.read_debuglink(binary, info)
         if carried is not None and carried[1] != crc:
-            rewrite.set_debuglink_crc(binary, crc)
+            if rewrite.set_debuglink_crc(binary, crc):
+                done[key] = binary
             changed += 1
     return changed
 
