@@ -371,3 +371,52 @@ def test_binary_hard_linked_from_outside_never_patched_in_place(tmp_path: Path, 
     from splitdebug.elf import read as elfread
     carried = elfread.read_debuglink(shipped, elfread.read_elf(shipped))
     assert carried is not None and carried[1] == elfread.crc32_file(placed)
+
+
+def _built_with_sources(tmp_path: Path) -> tuple[Path, Path]:
+    """A program compiled in src/ from main.c and two headers; returns (root, src)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "main.c").write_text('#include "a.h"\n#include "b.h"\nint main(void) { return a_fn() + b_fn(); }\n')
+    (src / "a.h").write_text("static int a_fn(void) {\n  return 1;\n}\n")
+    (src / "b.h").write_text("static int b_fn(void) {\n  return 2;\n}\n")
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    subprocess.run(["gcc", "-g", "-O0", "-Wl,--build-id", "-o", str(root / "usr/bin/prog"), "main.c"], cwd=src,
+                   check=True)
+    return root, src
+
+
+@pytest.mark.skipif(not have("debugedit") and not Path("/usr/lib/rpm/debugedit").exists(), reason="debugedit")
+def test_sources_symlinked_out_of_the_source_root_are_not_copied(tmp_path: Path, sentinel: Path) -> None:
+    root, src = _built_with_sources(tmp_path)
+    (src / "a.h").unlink()
+    (src / "a.h").symlink_to(sentinel / "etc/secret")  # 0600, root only
+    (src / "b.h").chmod(0o600)
+    before = digest(sentinel)
+    proc = run_cli("split", "--policy", "redhat", "--package", "demo", "--version", "1.0", "--release", "1",
+                   "--arch", "x86_64", "--source-root", src, root)
+    assert proc.returncode == 0, proc.stderr
+    shipped = root / "usr/src/debug/demo-1.0-1.x86_64"
+    assert (shipped / "main.c").stat().st_mode & 0o777 == 0o644
+    assert not (shipped / "a.h").exists()
+    assert (shipped / "b.h").stat().st_mode & 0o777 == 0o600  # never wider than the source
+    assert b"root only" not in b"".join(p.read_bytes() for p in shipped.rglob("*") if p.is_file())
+    assert digest(sentinel) == before
+
+
+@pytest.mark.skipif(not have("debugedit") and not Path("/usr/lib/rpm/debugedit").exists(), reason="debugedit")
+def test_symlinked_sources_directory_is_refused_not_chmodded(tmp_path: Path, sentinel: Path) -> None:
+    """usr/src/debug/<pkg> -> the source root itself: every source is 'already copied', and the
+    directories under it were chmodded 0755 (a 0700 one too)."""
+    root, src = _built_with_sources(tmp_path)
+    (src / "private").mkdir()
+    (src / "private").chmod(0o700)
+    (root / "usr/src/debug").mkdir(parents=True)
+    (root / "usr/src/debug/demo-1.0-1.x86_64").symlink_to(src)
+    before = digest(src)
+    proc = run_cli("split", "--policy", "redhat", "--package", "demo", "--version", "1.0", "--release", "1",
+                   "--arch", "x86_64", "--source-root", src, root)
+    assert proc.returncode != 0
+    assert "not written through" in proc.stderr and "internal error" not in proc.stderr
+    assert digest(src) == before and (src / "private").stat().st_mode & 0o777 == 0o700
