@@ -10,6 +10,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -420,3 +421,45 @@ def test_symlinked_sources_directory_is_refused_not_chmodded(tmp_path: Path, sen
     assert proc.returncode != 0
     assert "not written through" in proc.stderr and "internal error" not in proc.stderr
     assert digest(src) == before and (src / "private").stat().st_mode & 0o777 == 0o700
+
+
+def _deep(top: Path, levels: int) -> None:
+    """`levels` nested directories under top, made relative to each other (no long paths)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(levels):
+        os.mkdir("d", dir_fd=fd)
+        sub = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = sub
+    os.close(os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+
+
+@pytest.fixture
+def deep_root(tmp_path: Path) -> Iterator[Path]:
+    root = small_root(tmp_path)
+    (root / "usr/share/deep").mkdir(parents=True)
+    _deep(root / "usr/share/deep", 1500)
+    yield root
+    from splitdebug import fs
+    fs.remove_tree(root)  # pytest's own clean-up of old temporary directories recurses
+
+
+@pytest.mark.parametrize("policy", ["redhat", "debian"])
+def test_1500_deep_directories_split_check_and_package(tmp_path: Path, deep_root: Path, policy: str) -> None:
+    root = deep_root
+    pkg = ("--package", "demo", "--version", "1.0", "--release", "1")
+    for args in (("split", "--policy", policy, *pkg, root), ("check", "--policy", policy, *pkg, root),
+                 ("package", "--policy", policy, "--name", "demo", "--version", "1.0", "--release", "1",
+                  "--output", tmp_path / "out", root)):
+        proc = run_cli_bounded(*args, timeout=120)
+        assert proc.returncode == 0 and "Error" not in proc.stderr, (args[0], proc.stderr)
+
+
+@pytest.mark.parametrize("text", ["name: " + "[" * 200_000, "name: x\nstrip: " + "{a: " * 200_000],
+                         ids=["lists", "mappings"])
+def test_200k_deep_yaml_is_one_line(tmp_path: Path, text: str) -> None:
+    policy = tmp_path / "deep.yaml"
+    policy.write_text(text + "\n")
+    proc = run_cli_bounded("split", "--policy", policy, small_root(tmp_path))
+    assert f"{policy}: invalid YAML: nested too deeply" in one_line_refusal(proc)

@@ -199,6 +199,8 @@ def parse_policy(raw: str, source: str) -> Policy:
         raise PolicyError(source, line, None, f"invalid YAML: {err.problem}") from None
     except yaml.YAMLError as err:
         raise PolicyError(source, None, None, f"invalid YAML: {err}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise PolicyError(source, None, None, "invalid YAML: nested too deeply") from None
     if root is None:
         raise PolicyError(source, None, None, "empty policy file")
     return _Reader(source).policy(root)

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from ..elf import read as elfread
+from .. import fs
 from ..errors import ElfError, SplitDebugError
 from ..layout import StageRoot
 from ..policy import Policy
@@ -252,7 +253,7 @@ def gather(stage_root: StageRoot, policy: Policy, workers: Workers) -> Survey:
         own = stage_root.root / droot.lstrip("/")
         skip |= {stage_root.debug_dir, own}
         if own.is_dir() and not own.is_symlink():
-            for dirpath, _, files in os.walk(own):
+            for dirpath, _, files in fs.walk(own):
                 misplaced += [stage_root.image_path(Path(dirpath) / f) for f in files]
     _walk(stage_root.root, "/", skip, entries, unreadable)
     if stage_root.debug_dir is not None:

@@ -29,6 +29,7 @@ from ..tree import dwz
 from .. import layout
 from ..tree import rewrite
 from ..tree import sources
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
@@ -171,7 +172,7 @@ def clamp_mtimes(tree: Path, epoch: int) -> None:
 
 
 def _walk(tree: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(tree):
+    for dirpath, dirnames, filenames in fs.walk(tree):
         here = Path(dirpath)
         for name in dirnames + filenames:
             yield here / name
@@ -181,7 +182,7 @@ def _walk(tree: Path) -> Iterator[Path]:
 def entries(tree: Path) -> list[str]:
     """Every path of the tree as an image path, sorted (C locale, like LC_ALL=C sort)."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(tree):
+    for dirpath, dirnames, filenames in fs.walk(tree):
         here = Path(dirpath)
         for name in dirnames + filenames:
             out.append("/" + (here / name).relative_to(tree).as_posix())

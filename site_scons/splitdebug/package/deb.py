@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..elf import read as elfread
 from ..tree import stage
+from .. import fs
 from ..errors import SplitDebugError
 from .common import Built, Prepared, clamp_mtimes, run_tool, tool_env
 
@@ -45,7 +46,7 @@ def build(p: Prepared, output: Path) -> list[Built]:
     p.tree.rename(main_dir)
     debug_rel = p.debug_root.lstrip("/")
     debug_part = main_dir / debug_rel
-    has_debug = debug_part.is_dir() and any(f for _, _, f in os.walk(debug_part))
+    has_debug = debug_part.is_dir() and any(f for _, _, f in fs.walk(debug_part))
     if debug_part.exists():
         (dbg_dir / debug_rel).parent.mkdir(parents=True)
         debug_part.rename(dbg_dir / debug_rel)
@@ -129,7 +130,7 @@ def _doc_files(p: Prepared, main_dir: Path) -> None:
 
 def fix_perms(pkg_dir: Path) -> None:
     """dh_fixperms' rules: go=rX,u+rw,a-s everywhere; docs and libraries 0644; bin dirs a+x."""
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
+    for dirpath, dirnames, filenames in fs.walk(pkg_dir):
         here = Path(dirpath)
         rel = here.relative_to(pkg_dir).as_posix()
         for name in dirnames + filenames:
@@ -154,7 +155,7 @@ def installed_size(pkg_dir: Path) -> int:
     """dpkg-gencontrol's count: KiB rounded up per file or symlink (hard links once), 1 per other entry."""
     total = 0
     seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
+    for dirpath, dirnames, filenames in fs.walk(pkg_dir):
         here = Path(dirpath)
         total += 1  # the directory itself
         for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
@@ -173,7 +174,7 @@ def installed_size(pkg_dir: Path) -> int:
 def md5sums(pkg_dir: Path) -> str:
     """DEBIAN/md5sums as dh_md5sums writes it: regular files outside DEBIAN, sorted."""
     lines = []
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
+    for dirpath, dirnames, filenames in fs.walk(pkg_dir):
         here = Path(dirpath)
         if here == pkg_dir:
             dirnames[:] = [d for d in dirnames if d != "DEBIAN"]
@@ -189,7 +190,7 @@ def md5sums(pkg_dir: Path) -> str:
 def build_ids(debug_dir: Path) -> list[str]:
     """Build-ids of the debug files (not dwz's multifile), sorted: the Build-Ids field."""
     ids = set()
-    for dirpath, dirnames, filenames in os.walk(debug_dir):
+    for dirpath, dirnames, filenames in fs.walk(debug_dir):
         dirnames[:] = [d for d in dirnames if d != ".dwz"]
         for name in filenames:
             path = Path(dirpath) / name
@@ -207,7 +208,7 @@ def build_ids(debug_dir: Path) -> list[str]:
 def shlib_depends(p: Prepared, deb: Path, main_dir: Path) -> str:
     """dpkg-shlibdeps over the package's ELF files (as dh_shlibdeps does); '' when there are none."""
     elfs, libdirs = [], set()
-    for dirpath, _, filenames in os.walk(main_dir):
+    for dirpath, _, filenames in fs.walk(main_dir):
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if path.is_symlink() or not elfread.is_elf(path):

@@ -27,6 +27,7 @@ from ..elf import read as elfread
 from .. import layout
 from . import rewrite
 from . import stage
+from .. import fs
 from ..errors import SplitDebugError, ToolError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
@@ -329,7 +330,7 @@ def shipped_pairs(stage_root: StageRoot, policy: Policy, pkg: PackageInfo) -> li
     """
     pairs = []
     debug_dir = stage_root.fs_path(policy, policy.debug_root)
-    for dirpath, dirnames, filenames in os.walk(stage_root.root):
+    for dirpath, dirnames, filenames in fs.walk(stage_root.root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if here / d != debug_dir and not (here / d).is_symlink())
         for name in sorted(filenames):

@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import layout
 from . import rewrite
 from . import stage
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
@@ -166,7 +167,7 @@ def copy_sources(names: Iterable[str], from_dir: Path, stage_root: StageRoot, po
             os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
         written.append(image)
     if written:
-        for dirpath, _, _ in os.walk(dest_root):  # does not follow symlinked subdirectories
+        for dirpath, _, _ in fs.walk(dest_root):  # does not follow symlinked subdirectories
             os.chmod(dirpath, 0o755)
     return written, missing
 

@@ -13,6 +13,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import Link, StageRoot
 from ..policy import Policy
@@ -171,7 +172,7 @@ class _quiet:
 def sweep_leftovers(root: Path) -> list[Path]:
     """Remove temporary files and directories a killed run left (only ours: `.splitdebug-*`)."""
     removed = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in fs.walk(root):
         for name in [d for d in dirnames if d.startswith(TEMP_PREFIX)]:
             p = Path(dirpath) / name
             if p.is_symlink():
