@@ -463,3 +463,15 @@ def test_200k_deep_yaml_is_one_line(tmp_path: Path, text: str) -> None:
     policy.write_text(text + "\n")
     proc = run_cli_bounded("split", "--policy", policy, small_root(tmp_path))
     assert f"{policy}: invalid YAML: nested too deeply" in one_line_refusal(proc)
+
+
+@pytest.mark.parametrize("policy", ["redhat", "debian"])
+def test_umask_000_gives_no_world_writable_directory(tmp_path: Path, policy: str) -> None:
+    root = dwz_root(tmp_path)
+    argv = [sys.executable, "-m", "splitdebug", "split", "--policy", policy, "--package", "demo", "--version", "1.0",
+            "--release", "1", str(root)]
+    proc = subprocess.run(argv, env=env_with_package(), capture_output=True, text=True,
+                          preexec_fn=lambda: os.umask(0))
+    assert proc.returncode == 0, proc.stderr
+    wide = [p for p in root.rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o002]
+    assert not wide
