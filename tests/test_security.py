@@ -7,7 +7,9 @@ outside the root changed (a sentinel directory hashed before and after) and that
 from __future__ import annotations
 
 import hashlib
+import lzma
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -475,3 +477,97 @@ def test_umask_000_gives_no_world_writable_directory(tmp_path: Path, policy: str
     assert proc.returncode == 0, proc.stderr
     wide = [p for p in root.rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o002]
     assert not wide
+
+
+# -- 5. bounded resources: crafted ELFs stay under 200 MB and 5 s ------------------------------------
+
+def _sections(data: bytes | bytearray) -> dict[str, tuple[int, int]]:
+    """{name: (offset of its section header, its sh_addralign)} of a 64-bit little-endian ELF."""
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names = struct.unpack_from("<Q", data, shoff + shstrndx * shentsize + 0x18)[0]
+    out = {}
+    for i in range(shnum):
+        at = shoff + i * shentsize
+        name_off = struct.unpack_from("<I", data, at)[0]
+        name = bytes(data[names + name_off:data.index(b"\0", names + name_off)]).decode()
+        out[name] = (at, struct.unpack_from("<Q", data, at + 0x30)[0])
+    return out
+
+
+def huge_alignment(path: Path) -> None:
+    """.comment aligned at 1 GiB: a 17 KB file whose debug file was 1 GiB."""
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<Q", data, _sections(data)[".comment"][0] + 0x30, 1 << 30)
+    path.write_bytes(data)
+
+
+def strtab_without_nul(path: Path, symbols: int = 60_000, size: int = 1 << 20) -> None:
+    """.symtab with 60k function symbols into a 1 MiB .strtab of 'A's: every name ran to its end."""
+    data = bytearray(path.read_bytes())
+    secs = _sections(data)
+    text = sorted(secs, key=lambda n: secs[n][0]).index(".text")
+    data.extend(b"\0" * (-len(data) % 8))
+    symoff = len(data)
+    data.extend(b"\0" * 24)
+    for i in range(1, symbols):
+        data.extend(struct.pack("<IBBHQQ", (i * 7) % size, 0x12, 0, text, 0x1000 + i, 1))
+    stroff = len(data)
+    data.extend(b"A" * size)
+    struct.pack_into("<QQ", data, secs[".symtab"][0] + 0x18, symoff, symbols * 24)
+    struct.pack_into("<I", data, secs[".symtab"][0] + 0x2C, 1)
+    struct.pack_into("<QQ", data, secs[".strtab"][0] + 0x18, stroff, size)
+    path.write_bytes(data)
+
+
+def xz_bomb(path: Path, size_mib: int = 320) -> None:
+    """.gnu_debugdata of 49 KB that inflates to 320 MiB of zeros."""
+    packer = lzma.LZMACompressor(format=lzma.FORMAT_XZ, preset=0)
+    chunk = b"\0" * (1 << 20)
+    bomb = b"".join(packer.compress(chunk) for _ in range(size_mib)) + packer.flush()
+    blob = path.with_name("bomb.xz")
+    blob.write_bytes(bomb)
+    subprocess.run(["objcopy", f"--add-section=.gnu_debugdata={blob}", str(path)], check=True)
+    blob.unlink()
+
+
+def measured(*args: str | os.PathLike[str], engine: str = "builtin") -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """(result, peak RSS in MB of splitdebug and its tools, seconds) of one run in a fresh process."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.monotonic(); "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, time.monotonic() - t); "
+               "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); sys.exit(p.returncode)")
+    env = dict(env_with_package(), SPLITDEBUG_ENGINE=engine)
+    proc = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "splitdebug", *map(str, args)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    first, _, rest = proc.stdout.partition("\n")
+    rss_kb, seconds = first.split()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, rest, proc.stderr), int(rss_kb) / 1024, float(seconds)
+
+
+@pytest.mark.parametrize("engine", ["builtin", "tools"])
+@pytest.mark.parametrize("craft,reason", [(huge_alignment, "alignment"), (strtab_without_nul, "string table")],
+                         ids=["sh_addralign", "strtab-no-nul"])
+def test_crafted_elf_split_is_bounded(tmp_path: Path, craft: object, reason: str, engine: str) -> None:
+    root = small_root(tmp_path)
+    assert callable(craft)
+    craft(root / "usr/bin/prog")
+    proc, rss, seconds = measured("split", "--policy", "redhat", "--package", "demo", "--version", "1.0",
+                                  "--release", "1", root, engine=engine)
+    assert rss < 200 and seconds < 5, (rss, seconds, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if "summary" not in line and "binaries split" not in line]
+    assert len(lines) == 1 and reason in lines[0] and "prog" in lines[0], proc.stderr
+    assert "internal error" not in proc.stderr
+    debug = root / "usr/lib/debug"
+    assert sum(p.stat().st_size for p in debug.rglob("*") if p.is_file()) < 10 << 20 if debug.exists() else True
+
+
+def test_xz_bomb_in_gnu_debugdata_is_bounded_in_check(tmp_path: Path) -> None:
+    root = small_root(tmp_path)
+    xz_bomb(root / "usr/bin/prog")
+    proc = run_cli("split", "--policy", "debian", root)  # debian keeps .gnu_debugdata in the binary
+    assert proc.returncode == 0, proc.stderr
+    proc, rss, seconds = measured("check", "--policy", "redhat", "--package", "demo", "--version", "1.0",
+                                  "--release", "1", root)
+    assert rss < 200 and seconds < 5, (rss, seconds)
+    assert "xz bomb" in proc.stdout + proc.stderr and "internal error" not in proc.stderr

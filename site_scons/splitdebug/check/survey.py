@@ -28,7 +28,9 @@ from ..policy import Policy
 from .model import Entry, Key, TreeModel
 
 
-MAX_MINIDEBUGINFO = 256 << 20  # refuse to inflate a .gnu_debugdata past this (an xz bomb)
+# .gnu_debugdata inflates to at most this, and to at most 64 x its packed size + 1 MiB (symbol tables
+# compress under 10 x; an xz bomb of zeros 1000 x or more): bounded memory per checker worker.
+MAX_MINIDEBUGINFO = 64 << 20
 
 @dataclass(frozen=True)
 class Member:
@@ -135,13 +137,14 @@ def _minidebuginfo(fs_path: str, info: elfread.ElfInfo) -> str:
     except ElfError as err:
         return str(err)
     inflater = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    limit = min(MAX_MINIDEBUGINFO, 64 * len(packed) + (1 << 20))
     try:
-        data = inflater.decompress(packed, max_length=MAX_MINIDEBUGINFO)
+        data = inflater.decompress(packed, max_length=limit)
     except lzma.LZMAError as err:
         return f".gnu_debugdata is not xz data ({err})"
     if not inflater.eof:
         return ".gnu_debugdata is a truncated xz stream" if inflater.needs_input else \
-            f".gnu_debugdata inflates past {MAX_MINIDEBUGINFO >> 20} MiB"
+            f".gnu_debugdata inflates past {limit} bytes (an xz bomb?)"
     if inflater.unused_data.strip(b"\0"):
         return ".gnu_debugdata has data after its xz stream"
     try:
