@@ -114,7 +114,7 @@ def test_arch_is_refused_unless_an_architecture(tmp_path: Path, sentinel: Path, 
     ("--name", "demo\n"), ("--version", "1.0\n"), ("--release", "1\n"), ("--name", ".."),
     ("--version", "1..0"), ("--release", "../../x"), ("--summary", "one\nPre-Depends: evil"),
     ("--maintainer", "a <b@c>\nEssential: yes"), ("--section", "misc\nEssential: yes"),
-    ("--summary", "bad-\udcff-text"),
+    ("--summary", "bad-\udcff-text"), ("--name", "bad-\udcff-name"),
 ])
 def test_fields_matched_whole(tmp_path: Path, sentinel: Path, policy: str, field: str, value: str) -> None:
     root = small_root(tmp_path)
@@ -571,3 +571,18 @@ def test_xz_bomb_in_gnu_debugdata_is_bounded_in_check(tmp_path: Path) -> None:
                                   "--release", "1", root)
     assert rss < 200 and seconds < 5, (rss, seconds)
     assert "xz bomb" in proc.stdout + proc.stderr and "internal error" not in proc.stderr
+
+
+@pytest.mark.parametrize("policy", ["redhat", "debian"])
+def test_non_utf8_file_name_in_package_is_one_line_or_packed(tmp_path: Path, policy: str) -> None:
+    root = small_root(tmp_path)
+    (root / "usr/share").mkdir(parents=True)
+    Path(os.fsdecode(bytes(root / "usr/share") + b"/bad-\xff-name")).write_text("x\n")
+    proc = package(root, policy, tmp_path / "out")
+    if policy == "redhat":  # rpm refuses names that are not UTF-8: said in one line, before rpmbuild
+        assert "not a UTF-8 file name" in one_line_refusal(proc)
+    else:  # dpkg takes bytes
+        assert proc.returncode == 0, proc.stderr
+        deb = next((tmp_path / "out").glob("demo_*.deb"))
+        listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, check=True).stdout
+        assert b"bad-\\377-name" in listing  # tar(1) octal-escapes it

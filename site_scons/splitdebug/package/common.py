@@ -205,7 +205,9 @@ def run_tool(argv: list[str], what: str, *, cwd: Path | None = None,
         raise SplitDebugError(f"cannot run {argv[0]}: {err.strerror}") from None
     if proc.returncode != 0:
         lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        errors = [line for line in lines if "error" in line.lower()] or lines
+        # rpmbuild ends with a bare "RPM build errors:" heading: the line that says what is wrong is earlier
+        errors = ([line for line in lines if line.lower().startswith("error")]
+                  or [line for line in lines if "error" in line.lower() and not line.rstrip().endswith(":")] or lines)
         raise SplitDebugError(f"{argv[0]} failed building {what}: {errors[-1] if errors else 'no message'}")
     return proc
 

@@ -82,8 +82,9 @@ def _build_deb(p: Prepared, pkg_dir: Path, control: list[tuple[str, str]], out: 
     meta_dir.mkdir(mode=0o755)
     fields = [(k, str(installed_size(pkg_dir)) if k == "Installed-Size" else v) for k, v in control if v or
               k == "Installed-Size"]
-    (meta_dir / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields))
-    (meta_dir / "md5sums").write_text(md5sums(pkg_dir))
+    (meta_dir / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields), encoding="utf-8")
+    # file names are bytes: one that is not UTF-8 is written as it is (dpkg compares bytes)
+    (meta_dir / "md5sums").write_bytes(md5sums(pkg_dir).encode("utf-8", "surrogateescape"))
     for f in ("control", "md5sums"):
         os.chmod(meta_dir / f, 0o644)
     clamp_mtimes(pkg_dir, p.epoch)
