@@ -502,7 +502,8 @@ def huge_alignment(path: Path) -> None:
     path.write_bytes(data)
 
 
-def strtab_without_nul(path: Path, symbols: int = 60_000, size: int = 1 << 20) -> None:
+def strtab_without_nul(path: Path, symbols: int = 60_000, size: int = 1 << 20, table: str = ".symtab",
+                       strings: str = ".strtab") -> None:
     """.symtab with 60k function symbols into a 1 MiB .strtab of 'A's: every name ran to its end."""
     data = bytearray(path.read_bytes())
     secs = _sections(data)
@@ -514,9 +515,9 @@ def strtab_without_nul(path: Path, symbols: int = 60_000, size: int = 1 << 20) -
         data.extend(struct.pack("<IBBHQQ", (i * 7) % size, 0x12, 0, text, 0x1000 + i, 1))
     stroff = len(data)
     data.extend(b"A" * size)
-    struct.pack_into("<QQ", data, secs[".symtab"][0] + 0x18, symoff, symbols * 24)
-    struct.pack_into("<I", data, secs[".symtab"][0] + 0x2C, 1)
-    struct.pack_into("<QQ", data, secs[".strtab"][0] + 0x18, stroff, size)
+    struct.pack_into("<QQ", data, secs[table][0] + 0x18, symoff, symbols * 24)
+    struct.pack_into("<I", data, secs[table][0] + 0x2C, 1)
+    struct.pack_into("<QQ", data, secs[strings][0] + 0x18, stroff, size)
     path.write_bytes(data)
 
 
@@ -586,3 +587,11 @@ def test_non_utf8_file_name_in_package_is_one_line_or_packed(tmp_path: Path, pol
         deb = next((tmp_path / "out").glob("demo_*.deb"))
         listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, check=True).stdout
         assert b"bad-\\377-name" in listing  # tar(1) octal-escapes it
+
+
+def test_exports_report_of_a_dynstr_without_nul_is_bounded(tmp_path: Path) -> None:
+    lib = compile_c(tmp_path / "libx.so", "int f(int x) { return x + 1; }\n", shared=True)
+    strtab_without_nul(lib, table=".dynsym", strings=".dynstr")
+    proc, rss, seconds = measured("exports", "report", lib)
+    assert rss < 200 and seconds < 5, (rss, seconds)
+    assert "string table" in one_line_refusal(proc)
