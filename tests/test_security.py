@@ -330,7 +330,7 @@ def run_cli_bounded(*args: str | os.PathLike[str], timeout: float = 60) -> subpr
 
 @pytest.mark.skipif(not have("dwz"), reason="dwz")
 @pytest.mark.parametrize("policy", ["redhat", "debian"])
-def test_fifo_in_the_tree_hangs_neither_split_nor_package(tmp_path: Path, sentinel: Path, policy: str) -> None:
+def test_fifo_in_the_tree_hangs_neither_split_check_nor_package(tmp_path: Path, sentinel: Path, policy: str) -> None:
     root = dwz_root(tmp_path)
     os.mkfifo(root / "usr/bin/fifo")
     (root / "usr/lib/debug/.build-id/ab").mkdir(parents=True)
@@ -339,6 +339,9 @@ def test_fifo_in_the_tree_hangs_neither_split_nor_package(tmp_path: Path, sentin
     proc = run_cli_bounded("split", "--policy", policy, "--package", "demo", "--version", "1.0", "--release", "1",
                            root, timeout=30)
     assert proc.returncode == 0, proc.stderr
+    proc = run_cli_bounded("check", "--policy", policy, "--package", "demo", "--version", "1.0", "--release", "1",
+                           root, timeout=60)
+    assert proc.returncode in (0, 1) and "internal error" not in proc.stderr, proc.stderr
     proc = run_cli_bounded("package", "--policy", policy, "--name", "demo", "--version", "1.0", "--release", "1",
                            "--dwz", "--output", tmp_path / "out", root, timeout=120)
     assert proc.returncode == 0, proc.stderr
