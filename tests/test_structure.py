@@ -14,7 +14,7 @@ PKG = REPO / "site_scons" / "splitdebug"
 
 # From the bottom up: a module may import from its own floor's package and from lower floors only.
 FLOORS = {
-    "errors": 0, "__init__": 0,  # the package's __init__ holds only __version__
+    "errors": 0, "fs": 0, "__init__": 0,  # the package's __init__ holds only __version__
     "policy": 1, "elf": 1,
     "layout": 2,
     "tree": 3, "exports": 3,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -99,7 +100,24 @@ def _expand(template: str, fields: dict[str, str]) -> str:
     return posixpath.normpath("/" + template.format(**fields).lstrip("/"))
 
 
+# What the package fields may hold: they become path components of the layout's templates, so
+# no '/', no '..' and nothing a file name or a command line would read twice.
+_FIELD = re.compile(r"[A-Za-z0-9_+.~^:-]*")
+_ARCH = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def check_field_values(pkg: PackageInfo) -> None:
+    """Refuse package fields that could leave a template's directory or carry syntax."""
+    for key in ("package", "version", "release", "arch"):
+        value = getattr(pkg, key)
+        pattern = _ARCH if key == "arch" else _FIELD
+        if not pattern.fullmatch(value) or ".." in value or value.startswith("."):
+            raise SplitDebugError(f"--{key} {value!r}: must be letters, digits and "
+                                  f"{'_-' if key == 'arch' else '_+.~^:-'}, with no '..' and no leading '.'")
+
+
 def check_package_fields(policy: Policy, pkg: PackageInfo) -> None:
+    check_field_values(pkg)
     missing = sorted(k for k in policy.needs() if k != "arch" and not getattr(pkg, k))
     if missing:
         scons_var = "PACKAGE_NAME" if missing[0] == "package" else f"PACKAGE_{missing[0].upper()}"

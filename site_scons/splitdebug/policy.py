@@ -28,6 +28,19 @@ DEBUGLINK_FIELDS = PATH_FIELDS | {"debug_file_name"}
 # Package-wide templates (sources directory, dwz multifile): no per-binary fields.
 PACKAGE_FIELDS = frozenset({"package", "version", "release", "arch", "multiarch"})
 LINK_TARGETS = ("binary", "debug_file")  # or a path template
+# Strip flags a policy may use (objcopy, strip, eu-strip): those the shipped policies use and the other
+# section and symbol flags whose whole effect is on the output file. Nothing that names a file.
+STRIP_FLAGS_ALONE = frozenset({
+    "--strip-all", "--strip-debug", "-g", "--strip-unneeded", "--strip-dwo", "--only-keep-debug",
+    "--remove-comment", "--enable-deterministic-archives", "-D", "--keep-file-symbols",
+    "--discard-all", "-x", "--discard-locals", "-X", "--preserve-dates", "-p",
+    "--reloc-debug-sections", "--permissive",
+})
+# ... and those that take one section or symbol name (`--flag=NAME`, or NAME as the next item).
+STRIP_FLAGS_NAMED = frozenset({
+    "--remove-section", "-R", "--keep-section", "--keep-symbol", "-K", "--strip-symbol", "-N",
+    "--remove-relocations",
+})
 
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
 TOOLS = ("binutils", "elfutils")
@@ -189,6 +202,8 @@ def parse_policy(raw: str, source: str) -> Policy:
         raise PolicyError(source, line, None, f"invalid YAML: {err.problem}") from None
     except yaml.YAMLError as err:
         raise PolicyError(source, None, None, f"invalid YAML: {err}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise PolicyError(source, None, None, "invalid YAML: nested too deeply") from None
     if root is None:
         raise PolicyError(source, None, None, "empty policy file")
     return _Reader(source).policy(root)
@@ -243,6 +258,11 @@ class _Reader:
             used = _fields(value)
         except ValueError as err:
             raise self.fail(node, key, f"bad template: {err}") from None
+        # Fields are names only: a format spec ({build_id_rest:>1500000000}) or a conversion would let
+        # a policy allocate without bound or change what a field means.
+        if any(spec or conv or not f for _, f, spec, conv in string.Formatter().parse(value) if f is not None):
+            raise self.fail(node, key, "template fields are names only: no format spec or conversion "
+                                       "(':' or '!'), no empty {}")
         bad = used - allowed
         if bad:
             raise self.fail(node, key, f"unknown template field {{{sorted(bad)[0]}}} "
@@ -281,6 +301,9 @@ class _Reader:
         mode = opt("debug_file_mode", 0o644, lambda n: self.scalar(n, "debug_file_mode", int))
         if not 0 <= mode <= 0o7777:
             raise self.fail(m["debug_file_mode"][1], "debug_file_mode", "not a file mode (write it 0644)")
+        if mode & 0o7002:  # debug files are data: never setuid, setgid, sticky or world-writable
+            raise self.fail(m["debug_file_mode"][1], "debug_file_mode",
+                            f"{mode:04o} has setuid, setgid, sticky or world-write bits (0644 is usual)")
         level = opt("compress_level", 6, lambda n: self.scalar(n, "compress_level", int))
         if not 1 <= level <= 9:
             raise self.fail(m["compress_level"][1], "compress_level", "a zlib level is 1 to 9")
@@ -370,7 +393,37 @@ class _Reader:
 
     def strip(self, node: yaml.Node) -> StripFlags:
         m = self.mapping(node, "strip", {k: True for k in KINDS})
+        for k in KINDS:
+            self.strip_flags(m[k][1], f"strip.{k}")
         return StripFlags(**{k: self.str_list(m[k][1], f"strip.{k}") for k in KINDS})
+
+    def strip_flags(self, node: yaml.Node, key: str) -> None:
+        """Only flags whose whole effect is on the output file: none that names a file to read or write
+        (--dump-section=.x=/path, --add-section=.x=/file, --keep-symbols=FILE, @FILE, -o, -f)."""
+        items = node.value if isinstance(node, yaml.SequenceNode) else []
+        pending: str | None = None
+        for item in items:
+            flag = _construct(item) if isinstance(item, yaml.ScalarNode) else None
+            if not isinstance(flag, str):
+                continue  # str_list says what is wrong with it
+            if pending is not None:
+                self.strip_name(item, key, pending, flag)
+                pending = None
+            elif flag in STRIP_FLAGS_ALONE:
+                pass
+            elif flag in STRIP_FLAGS_NAMED:
+                pending = flag
+            elif flag.split("=", 1)[0] in STRIP_FLAGS_NAMED and "=" in flag:
+                self.strip_name(item, key, *flag.split("=", 1))
+            else:
+                raise self.fail(item, key, f"strip flag {flag!r} is not allowed (allowed: section and symbol "
+                                           f"flags that only change the output, see policy.STRIP_FLAGS_ALONE)")
+        if pending is not None:
+            raise self.fail(node, key, f"strip flag {pending!r} needs a section or symbol name after it")
+
+    def strip_name(self, node: yaml.Node, key: str, flag: str, name: str) -> None:
+        if not name or name.startswith("-") or "/" in name or "=" in name or "@" in name:
+            raise self.fail(node, key, f"strip flag {flag!r}: {name!r} is not a section or symbol name")
 
     def links(self, node: yaml.Node) -> tuple[BuildIdLink, ...]:
         if not isinstance(node, yaml.SequenceNode):

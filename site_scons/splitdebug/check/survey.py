@@ -21,13 +21,16 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from ..elf import read as elfread
+from .. import fs
 from ..errors import ElfError, SplitDebugError
 from ..layout import StageRoot
 from ..policy import Policy
 from .model import Entry, Key, TreeModel
 
 
-MAX_MINIDEBUGINFO = 256 << 20  # refuse to inflate a .gnu_debugdata past this (an xz bomb)
+# .gnu_debugdata inflates to at most this, and to at most 64 x its packed size + 1 MiB (symbol tables
+# compress under 10 x; an xz bomb of zeros 1000 x or more): bounded memory per checker worker.
+MAX_MINIDEBUGINFO = 64 << 20
 
 @dataclass(frozen=True)
 class Member:
@@ -144,13 +147,14 @@ def _minidebuginfo(fs_path: str, info: elfread.ElfInfo) -> str:
     except ElfError as err:
         return str(err)
     inflater = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    limit = min(MAX_MINIDEBUGINFO, 64 * len(packed) + (1 << 20))
     try:
-        data = inflater.decompress(packed, max_length=MAX_MINIDEBUGINFO)
+        data = inflater.decompress(packed, max_length=limit)
     except lzma.LZMAError as err:
         return f".gnu_debugdata is not xz data ({err})"
     if not inflater.eof:
         return ".gnu_debugdata is a truncated xz stream" if inflater.needs_input else \
-            f".gnu_debugdata inflates past {MAX_MINIDEBUGINFO >> 20} MiB"
+            f".gnu_debugdata inflates past {limit} bytes (an xz bomb?)"
     if inflater.unused_data.strip(b"\0"):
         return ".gnu_debugdata has data after its xz stream"
     try:
@@ -262,7 +266,7 @@ def gather(stage_root: StageRoot, policy: Policy, workers: Workers) -> Survey:
         own = stage_root.root / droot.lstrip("/")
         skip |= {stage_root.debug_dir, own}
         if own.is_dir() and not own.is_symlink():
-            for dirpath, _, files in os.walk(own):
+            for dirpath, _, files in fs.walk(own):
                 misplaced += [stage_root.image_path(Path(dirpath) / f) for f in files]
     _walk(stage_root.root, "/", skip, entries, unreadable)
     if stage_root.debug_dir is not None:

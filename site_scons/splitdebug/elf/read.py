@@ -13,8 +13,10 @@ the same header and section table with the same bounds checks, and splitting the
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import struct
 import zlib
 from dataclasses import dataclass
@@ -104,10 +106,23 @@ class ElfInfo:
         return None
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open a regular file for reading, and nothing else: a FIFO, a device or a socket in the tree
+    would block a read forever or read without end (O_NONBLOCK: the open itself never waits)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def file_magic(path: str | os.PathLike[str]) -> bytes:
     """The first 8 bytes of a regular file (b'' when unreadable)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return f.read(8)
     except OSError:
         return b""
@@ -130,7 +145,7 @@ def read_elf(path: str | os.PathLike[str]) -> ElfInfo:
     """Read one ELF file; ElfError when it is not one or is damaged."""
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             if f.read(4) != ELF_MAGIC:
                 raise ElfError(p, "not an ELF file")
             f.seek(0)
@@ -166,7 +181,7 @@ def iter_archive_members(path: str | os.PathLike[str]) -> Iterator[tuple[str, by
     """
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             magic = f.read(8)
             if magic == b"!<thin>\n":
                 return
@@ -268,12 +283,13 @@ class _Raw:
         if shstrndx >= len(raw):
             raise ElfError(self.path, "damaged ELF file (section name table index out of range)")
         names_hdr = raw[shstrndx]
-        names = self.read(names_hdr[4], names_hdr[5]) if names_hdr[1] != SHT_NOBITS else b""
+        names = StringTable(self.read(names_hdr[4], names_hdr[5]) if names_hdr[1] != SHT_NOBITS else b"")
         out = []
-        for name_off, typ, flags, _addr, offset, size, link, _info, _align, entsize in raw:
-            name = _cstr(names, name_off).decode("utf-8", "replace")
+        for name_off, typ, flags, _addr, offset, size, link, _info, align, entsize in raw:
+            name = names.get(name_off).decode("utf-8", "replace")
             if typ not in (0, SHT_NOBITS) and offset + size > self.size:
                 raise ElfError(self.path, f"section {name} runs past the end of the file (truncated?)")
+            _check_align(self.path, name, typ, flags, align)
             out.append((name, typ, flags, offset, size, link, entsize))
         return out
 
@@ -333,13 +349,13 @@ class _Raw:
         esz = struct.calcsize(fmt)
         if link >= len(secs):
             raise ElfError(self.path, f"damaged symbol table {table} (string table index out of range)")
-        strtab = self.read(secs[link][3], secs[link][4])
+        strtab = StringTable(self.read(secs[link][3], secs[link][4]))
         for fields in struct.iter_unpack(fmt, self.read(offset, size - size % esz)):
             if self.is64:
                 st_name, st_info, _other, st_shndx, _value, _size = fields
             else:
                 st_name, _value, _size, st_info, _other, st_shndx = fields
-            yield (_cstr(strtab, st_name).decode("utf-8", "surrogateescape"),
+            yield (strtab.get(st_name).decode("utf-8", "surrogateescape"),
                    STT_NAMES.get(st_info & 0xF, f"STT_{st_info & 0xF}"),
                    STB_NAMES.get(st_info >> 4, f"STB_{st_info >> 4}"), st_shndx != 0)
 
@@ -399,7 +415,7 @@ def read_headers(path: str | os.PathLike[str]) -> Headers:
     """Every header of one ELF file (ElfError when damaged); contents stay on disk."""
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             raw = _Raw(p, f)
             ehsize = 64 if raw.is64 else 52
             ehdr = raw.read(0, ehsize)
@@ -426,11 +442,13 @@ def read_headers(path: str | os.PathLike[str]) -> Headers:
                 if shstrndx >= len(rows):
                     raise ElfError(p, "damaged ELF file (section name table index out of range)")
                 names_row = rows[shstrndx]
-                names = raw.read(names_row[4], names_row[5]) if names_row[1] != SHT_NOBITS else b""
+                names = StringTable(raw.read(names_row[4], names_row[5]) if names_row[1] != SHT_NOBITS else b"")
                 for i, (name_off, typ, flags, addr, offset, size, link, info, align, entsize) in enumerate(rows):
                     if typ not in (0, SHT_NOBITS) and offset + size > raw.size:
                         raise ElfError(p, "section runs past the end of the file (truncated?)")
-                    sections.append(SectionHeader(i, _cstr(names, name_off).decode("utf-8", "surrogateescape"),
+                    name = names.get(name_off).decode("utf-8", "surrogateescape")
+                    _check_align(p, name, typ, flags, align)
+                    sections.append(SectionHeader(i, name,
                                                   name_off, typ, flags, addr, offset, size, link, info, align,
                                                   entsize))
             return Headers(p, raw.is64, raw.end, raw.size, ehdr, raw.phoff, raw.phentsize, len(phdrs),
@@ -486,6 +504,44 @@ def build_id_of(h: Headers, f: BinaryIO) -> str | None:
         raise _damaged(h.path, err) from None
 
 
+SHF_ALLOC = 0x2
+MAX_ALIGN = 1 << 20  # no real section with bytes that are never loaded asks for more
+
+
+def _check_align(path: str, name: str, typ: int, flags: int, align: int) -> None:
+    """A section that is never loaded but has bytes, aligned past MAX_ALIGN, is crafted: written
+    out (a debug file, by us or objcopy) it pads to its alignment (17 KB -> 1 GiB)."""
+    if typ not in (0, SHT_NOBITS) and not flags & SHF_ALLOC and align > MAX_ALIGN:
+        raise ElfError(path, f"section {name}: alignment {align} is past {MAX_ALIGN} (crafted?)")
+
+
+class StringTable:
+    """Names out of one ELF string table, each offset scanned once.
+
+    A crafted table without NUL makes every name run to its end: N symbols cost N x its size in
+    time and memory (GBs from a few MB). The bytes scanned are bounded by 4 x the table + 1 MiB
+    (names a linker merged share tails, rarely more than twice over); past that, ValueError.
+    """
+
+    def __init__(self, table: bytes) -> None:
+        self.table = table
+        self.budget = 4 * len(table) + (1 << 20)
+        self.memo: dict[int, bytes] = {}
+
+    def get(self, at: int) -> bytes:
+        name = self.memo.get(at)
+        if name is None:
+            if not 0 <= at < len(self.table):
+                return b""
+            end = self.table.find(b"\0", at)
+            end = end if end >= 0 else len(self.table)
+            self.budget -= end - at
+            if self.budget < 0:
+                raise ValueError("a string table whose names overlap without end (no NUL?)")
+            name = self.memo[at] = self.table[at:end]
+        return name
+
+
 def _cstr(table: bytes, at: int) -> bytes:
     if not 0 <= at < len(table):
         return b""
@@ -513,7 +569,7 @@ def section_bytes(path: str | os.PathLike[str], info: ElfInfo, name: str) -> byt
     if sec is None or sec.type == "SHT_NOBITS":
         return None
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             f.seek(sec.offset)
             return f.read(sec.size)
     except OSError as err:
@@ -528,7 +584,7 @@ def symbol_versions(path: str | os.PathLike[str], info: ElfInfo,
     if not verdef:
         return frozenset(), []
     e = "<" if info.little_endian else ">"
-    strings = section_bytes(path, info, ".dynstr") or b""
+    strings = StringTable(section_bytes(path, info, ".dynstr") or b"")
     names: dict[int, str] = {}
     nodes: set[str] = set()
     at = 0
@@ -537,7 +593,7 @@ def symbol_versions(path: str | os.PathLike[str], info: ElfInfo,
             _ver, flags, ndx, cnt, _hash, aux, nxt = struct.unpack_from(e + "HHHHIII", verdef, at)
             if cnt:
                 (name_off, _) = struct.unpack_from(e + "II", verdef, at + aux)
-                name = _cstr(strings, name_off).decode("utf-8", "surrogateescape")
+                name = strings.get(name_off).decode("utf-8", "surrogateescape")
                 names[ndx] = name
                 if not flags & 1:  # VER_FLG_BASE names the file itself, not a node
                     nodes.add(name)
@@ -584,7 +640,7 @@ def debuglink_crc_offset(info: ElfInfo) -> int:
     sec = info.section(".gnu_debuglink")
     if sec is None:
         raise ElfError(info.path, "no .gnu_debuglink section")
-    with open(info.path, "rb") as f:
+    with open_regular(info.path) as f:
         f.seek(sec.offset)
         data = f.read(sec.size)
     name_len = data.find(b"\0")
@@ -596,7 +652,7 @@ def debuglink_crc_offset(info: ElfInfo) -> int:
 def crc32_file(path: str | os.PathLike[str]) -> int:
     """zlib's CRC32 of a whole file: what gdb compares with the .gnu_debuglink word."""
     crc = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 20):
             crc = zlib.crc32(chunk, crc)
     return crc & 0xFFFFFFFF
@@ -606,7 +662,7 @@ def iter_symbols(path: str | os.PathLike[str], table: str) -> Iterator[tuple[str
     """(name, type, binding, defined) for each symbol of `.symtab` or `.dynsym`."""
     p = os.fspath(path)
     try:
-        with open(p, "rb") as f:
+        with open_regular(p) as f:
             yield from _Raw(p, f).symbols(table)
     except ElfError:
         raise

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .read import Headers, SectionHeader
+from .read import MAX_ALIGN, Headers, SectionHeader, StringTable
 from ..errors import ElfError
 
 SHF_ALLOC, SHF_INFO_LINK, SHF_COMPRESSED = 0x2, 0x40, 0x800
@@ -314,7 +314,7 @@ def write_debug(h: Headers, src: BinaryIO, out: BinaryIO, *, compress_level: int
                 headers.append(_shdr(h, s, offset=at, size=w.pos - at, flags=s.flags | SHF_COMPRESSED,
                                      addralign=8 if h.is64 else 4))
                 continue
-        at = w.align(s.addralign)
+        at = w.align(_align_of(h, s))
         w.copy(src, s.offset, s.size)
         headers.append(_shdr(h, s, offset=at))
         placed[s.ndx] = at
@@ -432,7 +432,7 @@ def write_stripped(p: SplitPlan, src: BinaryIO, out: BinaryIO, extra: Sequence[t
         return at
 
     for s in p.kept:
-        at = put(s.size, s.addralign)
+        at = put(s.size, _align_of(h, s))
         _copy_range(src, out, s.offset, s.size)
         rows.append(_shdr(h, s, name_off=name_at(s.name), offset=at, **_relinked(s, index_map)))
     for name, data, alignment in extra:
@@ -475,17 +475,24 @@ def _symbols(h: Headers, src: BinaryIO, table: SectionHeader) -> list[tuple[byte
     if strtab is None or not strtab.has_contents:
         return []
     src.seek(strtab.offset)
-    strings = src.read(strtab.size)
+    strings = StringTable(src.read(strtab.size))
     src.seek(table.offset)
     data = src.read(table.size - table.size % esz)
-    out = []
-    for row in struct.iter_unpack(fmt, data[esz:]):
-        end = strings.find(b"\0", row[0])
-        out.append((strings[row[0]:end if end >= 0 else len(strings)], row))
-    return out
+    try:
+        return [(strings.get(row[0]), row) for row in struct.iter_unpack(fmt, data[esz:])]
+    except ValueError as err:
+        raise ElfError(h.path, f"damaged ELF file ({err})") from None
 
 
 STT_FUNC = 2
+
+
+def _align_of(h: Headers, s: SectionHeader) -> int:
+    """The alignment of a section whose bytes we write: refused past MAX_ALIGN (a 17 KB file with
+    sh_addralign 1 GiB would make a 1 GiB debug file)."""
+    if s.addralign > MAX_ALIGN:
+        raise ElfError(h.path, f"section {s.name}: alignment {s.addralign} is past {MAX_ALIGN} (crafted?)")
+    return s.addralign
 
 
 def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: BinaryIO) -> set[bytes]:
@@ -553,7 +560,7 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
     for s in keep_secs:
         links = _relinked(s, index_map)
         if s.type == SHT_NOTE and s.has_contents:
-            body.extend(b"\0" * (-len(body) % max(s.addralign, 1)))
+            body.extend(b"\0" * (-len(body) % max(_align_of(h, s), 1)))
             at = placed[s.ndx] = len(body)
             src.seek(s.offset)
             body.extend(src.read(s.size))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from .. import fs
 from ..errors import SplitDebugError
 from ..policy import Policy
 from ..tree import rewrite
@@ -27,8 +28,11 @@ def build_packages(root: Path, policy: Policy, meta: PackageMeta, output: Path, 
         raise SplitDebugError(f"{root}: not a directory")
     tools = tools or rewrite.Tools.from_environ()
     output.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="splitdebug-package-") as work_dir:
+    work_dir = tempfile.mkdtemp(prefix="splitdebug-package-")
+    try:
         prepared = prepare(root, policy, meta, Path(work_dir), run_dwz=run_dwz, tools=tools)
         if policy.package_format == "rpm":
             return rpm.build(prepared, output)
         return deb.build(prepared, output)
+    finally:
+        fs.remove_tree(work_dir)  # the copy may be as deep as the tree: no recursion

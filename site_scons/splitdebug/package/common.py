@@ -29,15 +29,23 @@ from ..tree import dwz
 from .. import layout
 from ..tree import rewrite
 from ..tree import sources
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
 
-# rpm forbids '-' in version and release; dpkg allows a narrower set in package names.
-_RPM_NAME = re.compile(r"^[A-Za-z0-9_+.][A-Za-z0-9_+.-]*$")
-_RPM_VERSION = re.compile(r"^[A-Za-z0-9_+.~^]+$")
-_DEB_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-_DEB_VERSION = re.compile(r"^[0-9][A-Za-z0-9.+~]*$")
+# Every field is matched whole (\A…\Z, never '$', which accepts a trailing newline): rpm's NVRA
+# (no '-' in version and release, no '%' anywhere) and Debian policy (names, versions, architectures).
+_RPM_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9_+.-]*")
+_RPM_VERSION = re.compile(r"[A-Za-z0-9_+.~^]+")
+_RPM_ARCH = re.compile(r"[A-Za-z0-9_]+")
+_DEB_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_DEB_VERSION = re.compile(r"[0-9][A-Za-z0-9.+~]*")
+_DEB_REVISION = re.compile(r"[A-Za-z0-9.+~]+")
+_DEB_ARCH = re.compile(r"[a-z0-9][a-z0-9-]*")
+_DEB_SECTION = re.compile(r"[a-z0-9][a-z0-9/+.-]*")
+# Control characters end a line or a field in a spec or a control file (\t is harmless text).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -84,23 +92,43 @@ class Prepared:
 
 
 def check_meta(policy: Policy, meta: PackageMeta) -> None:
+    """Metadata is data: every field that reaches a spec, a control file, a file name or an argv."""
     if policy.package_format == "none":
         raise SplitDebugError(f"policy {policy.name!r} has no package format (package_format: none)")
+    for what, text in (("--summary", meta.summary), ("--maintainer", meta.maintainer),
+                       ("--license", meta.license), ("--section", meta.section),
+                       ("--description", meta.description)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SplitDebugError(f"{what} {text!r}: not UTF-8") from None
+        if _CONTROL.search(text.replace("\n", "") if what == "--description" else text):
+            raise SplitDebugError(f"{what} {text!r}: must be one line of printable text")
+    for what, value in (("--name", meta.name), ("--version", meta.version), ("--release", meta.release),
+                        ("--arch", meta.arch)):
+        if ".." in value:  # the layout's templates make path components of these
+            raise SplitDebugError(f"{what} {value!r}: '..' is not allowed")
     if policy.package_format == "rpm":
-        if not _RPM_NAME.match(meta.name):
+        if not _RPM_NAME.fullmatch(meta.name):
             raise SplitDebugError(f"--name {meta.name!r}: not an rpm package name")
         for what, value in (("--version", meta.version), ("--release", meta.release)):
-            if not _RPM_VERSION.match(value):
+            if not _RPM_VERSION.fullmatch(value):
                 raise SplitDebugError(f"{what} {value!r}: rpm needs a non-empty value of letters, digits and ._+~^")
+        if meta.arch and not _RPM_ARCH.fullmatch(meta.arch):
+            raise SplitDebugError(f"--arch {meta.arch!r}: not an rpm architecture (letters, digits, _)")
+        for line in meta.description.split("\n"):
+            # rpm expands %% to % before it looks for sections (%post, %prep) and conditionals.
+            if line.lstrip().startswith("%"):
+                raise SplitDebugError(f"--description: line {line!r} starts with '%' (rpm would read a section)")
     else:
-        if not _DEB_NAME.match(meta.name):
+        if not _DEB_NAME.fullmatch(meta.name):
             raise SplitDebugError(f"--name {meta.name!r}: not a Debian package name (lower case, digits, +-.)")
-        if not _DEB_VERSION.match(meta.version) or (meta.release and not re.match(r"^[A-Za-z0-9.+~]+$",
-                                                                                     meta.release)):
+        if not _DEB_VERSION.fullmatch(meta.version) or (meta.release and not _DEB_REVISION.fullmatch(meta.release)):
             raise SplitDebugError(f"version {meta.version!r}-{meta.release!r}: not a Debian version")
-    for text in (meta.summary, meta.maintainer, meta.license, meta.section):
-        if "\n" in text:
-            raise SplitDebugError(f"{text!r}: must be one line")
+        if meta.arch and not _DEB_ARCH.fullmatch(meta.arch):
+            raise SplitDebugError(f"--arch {meta.arch!r}: not a Debian architecture (lower case, digits, -)")
+        if not _DEB_SECTION.fullmatch(meta.section):
+            raise SplitDebugError(f"--section {meta.section!r}: not a Debian section")
 
 
 def prepare(root: Path, policy: Policy, meta: PackageMeta, work: Path, *, run_dwz: bool,
@@ -117,8 +145,10 @@ def prepare(root: Path, policy: Policy, meta: PackageMeta, work: Path, *, run_dw
     source_dir = sources.source_dir(policy, info) if policy.ships_sources else None
     epoch = meta.source_date_epoch if meta.source_date_epoch is not None else int(time.time())
     clamp_mtimes(tree, epoch)
-    return Prepared(tree, policy, meta, layout.arch_of(policy, info), policy.debug_root, source_dir, epoch,
-                    work)
+    arch = layout.arch_of(policy, info)  # the policy's arch_names may rename it: checked again
+    if not (_RPM_ARCH if policy.package_format == "rpm" else _DEB_ARCH).fullmatch(arch):
+        raise SplitDebugError(f"architecture {arch!r}: not a {policy.package_format} architecture")
+    return Prepared(tree, policy, meta, arch, policy.debug_root, source_dir, epoch, work)
 
 
 def copy_tree(src: Path, dest: Path) -> None:
@@ -142,7 +172,7 @@ def clamp_mtimes(tree: Path, epoch: int) -> None:
 
 
 def _walk(tree: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(tree):
+    for dirpath, dirnames, filenames in fs.walk(tree):
         here = Path(dirpath)
         for name in dirnames + filenames:
             yield here / name
@@ -152,7 +182,7 @@ def _walk(tree: Path) -> Iterator[Path]:
 def entries(tree: Path) -> list[str]:
     """Every path of the tree as an image path, sorted (C locale, like LC_ALL=C sort)."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(tree):
+    for dirpath, dirnames, filenames in fs.walk(tree):
         here = Path(dirpath)
         for name in dirnames + filenames:
             out.append("/" + (here / name).relative_to(tree).as_posix())
@@ -175,7 +205,9 @@ def run_tool(argv: list[str], what: str, *, cwd: Path | None = None,
         raise SplitDebugError(f"cannot run {argv[0]}: {err.strerror}") from None
     if proc.returncode != 0:
         lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        errors = [line for line in lines if "error" in line.lower()] or lines
+        # rpmbuild ends with a bare "RPM build errors:" heading: the line that says what is wrong is earlier
+        errors = ([line for line in lines if line.lower().startswith("error")]
+                  or [line for line in lines if "error" in line.lower() and not line.rstrip().endswith(":")] or lines)
         raise SplitDebugError(f"{argv[0]} failed building {what}: {errors[-1] if errors else 'no message'}")
     return proc
 

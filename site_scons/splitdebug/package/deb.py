@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import shutil
 import stat
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from ..elf import read as elfread
 from ..tree import stage
+from .. import fs
 from ..errors import SplitDebugError
 from .common import Built, Prepared, clamp_mtimes, run_tool, tool_env
 
@@ -44,7 +46,7 @@ def build(p: Prepared, output: Path) -> list[Built]:
     p.tree.rename(main_dir)
     debug_rel = p.debug_root.lstrip("/")
     debug_part = main_dir / debug_rel
-    has_debug = debug_part.is_dir() and any(f for _, _, f in os.walk(debug_part))
+    has_debug = debug_part.is_dir() and any(f for _, _, f in fs.walk(debug_part))
     if debug_part.exists():
         (dbg_dir / debug_rel).parent.mkdir(parents=True)
         debug_part.rename(dbg_dir / debug_rel)
@@ -80,8 +82,9 @@ def _build_deb(p: Prepared, pkg_dir: Path, control: list[tuple[str, str]], out: 
     meta_dir.mkdir(mode=0o755)
     fields = [(k, str(installed_size(pkg_dir)) if k == "Installed-Size" else v) for k, v in control if v or
               k == "Installed-Size"]
-    (meta_dir / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields))
-    (meta_dir / "md5sums").write_text(md5sums(pkg_dir))
+    (meta_dir / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields), encoding="utf-8")
+    # file names are bytes: one that is not UTF-8 is written as it is (dpkg compares bytes)
+    (meta_dir / "md5sums").write_bytes(md5sums(pkg_dir).encode("utf-8", "surrogateescape"))
     for f in ("control", "md5sums"):
         os.chmod(meta_dir / f, 0o644)
     clamp_mtimes(pkg_dir, p.epoch)
@@ -96,32 +99,39 @@ def _description(summary: str, long: str) -> str:
 
 
 def _doc_files(p: Prepared, main_dir: Path) -> None:
-    """copyright and changelog.Debian.gz in /usr/share/doc/<name>, unless the tree has them."""
+    """copyright and changelog.Debian.gz in /usr/share/doc/<name>, unless the tree has them.
+
+    The tree came from the upstream build: a symlink at any of these names, dangling or not, is
+    refused rather than written through (directory fds, O_NOFOLLOW, O_EXCL).
+    """
     m = p.meta
-    doc = main_dir / "usr/share/doc" / m.name
-    doc.mkdir(parents=True, exist_ok=True)
-    if not (doc / "copyright").exists():
-        if m.copyright_file is not None:
-            shutil.copyfile(m.copyright_file, doc / "copyright")
-        else:
-            (doc / "copyright").write_text(
-                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
-                f"Upstream-Name: {m.name}\n\nFiles: *\nCopyright: {time.gmtime(p.epoch).tm_year} {m.maintainer}\n"
-                f"License: {m.license}\n"
-                f" The {m.name} binaries, packaged by splitdebug.\n")
-    if not (doc / "changelog.Debian.gz").exists():
-        date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(p.epoch))
-        text = (f"{m.name} ({debian_version(m.version, m.release)}) unstable; urgency=medium\n\n"
-                f"  * Packaged by splitdebug.\n\n -- {m.maintainer}  {date}\n")
-        # gzip -9n: no name, no timestamp in the header, so the bytes depend on the text only.
-        with open(doc / "changelog.Debian.gz", "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz:
-            gz.write(text.encode())
+    rel = f"usr/share/doc/{m.name}"
+    if m.copyright_file is not None:
+        copyright = m.copyright_file.read_bytes()
+    else:
+        copyright = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+                     f"Upstream-Name: {m.name}\n\nFiles: *\nCopyright: {time.gmtime(p.epoch).tm_year} {m.maintainer}\n"
+                     f"License: {m.license}\n"
+                     f" The {m.name} binaries, packaged by splitdebug.\n").encode()
+    date = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(p.epoch))
+    text = (f"{m.name} ({debian_version(m.version, m.release)}) unstable; urgency=medium\n\n"
+            f"  * Packaged by splitdebug.\n\n -- {m.maintainer}  {date}\n")
+    # gzip -9n: no name, no timestamp in the header, so the bytes depend on the text only.
+    raw = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as gz:
+        gz.write(text.encode())
+    changelog = raw.getvalue()
+    fd = stage.open_dir_nofollow(main_dir, rel)
+    try:
+        stage.write_new_file(fd, "copyright", copyright, 0o644, main_dir / rel)
+        stage.write_new_file(fd, "changelog.Debian.gz", changelog, 0o644, main_dir / rel)
+    finally:
+        os.close(fd)
 
 
 def fix_perms(pkg_dir: Path) -> None:
     """dh_fixperms' rules: go=rX,u+rw,a-s everywhere; docs and libraries 0644; bin dirs a+x."""
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
+    for dirpath, dirnames, filenames in fs.walk(pkg_dir):
         here = Path(dirpath)
         rel = here.relative_to(pkg_dir).as_posix()
         for name in dirnames + filenames:
@@ -146,7 +156,7 @@ def installed_size(pkg_dir: Path) -> int:
     """dpkg-gencontrol's count: KiB rounded up per file or symlink (hard links once), 1 per other entry."""
     total = 0
     seen: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
+    for dirpath, dirnames, filenames in fs.walk(pkg_dir):
         here = Path(dirpath)
         total += 1  # the directory itself
         for name in filenames + [d for d in dirnames if (here / d).is_symlink()]:
@@ -165,7 +175,7 @@ def installed_size(pkg_dir: Path) -> int:
 def md5sums(pkg_dir: Path) -> str:
     """DEBIAN/md5sums as dh_md5sums writes it: regular files outside DEBIAN, sorted."""
     lines = []
-    for dirpath, dirnames, filenames in os.walk(pkg_dir):
+    for dirpath, dirnames, filenames in fs.walk(pkg_dir):
         here = Path(dirpath)
         if here == pkg_dir:
             dirnames[:] = [d for d in dirnames if d != "DEBIAN"]
@@ -181,7 +191,7 @@ def md5sums(pkg_dir: Path) -> str:
 def build_ids(debug_dir: Path) -> list[str]:
     """Build-ids of the debug files (not dwz's multifile), sorted: the Build-Ids field."""
     ids = set()
-    for dirpath, dirnames, filenames in os.walk(debug_dir):
+    for dirpath, dirnames, filenames in fs.walk(debug_dir):
         dirnames[:] = [d for d in dirnames if d != ".dwz"]
         for name in filenames:
             path = Path(dirpath) / name
@@ -199,7 +209,7 @@ def build_ids(debug_dir: Path) -> list[str]:
 def shlib_depends(p: Prepared, deb: Path, main_dir: Path) -> str:
     """dpkg-shlibdeps over the package's ELF files (as dh_shlibdeps does); '' when there are none."""
     elfs, libdirs = [], set()
-    for dirpath, _, filenames in os.walk(main_dir):
+    for dirpath, _, filenames in fs.walk(main_dir):
         for name in sorted(filenames):
             path = Path(dirpath) / name
             if path.is_symlink() or not elfread.is_elf(path):

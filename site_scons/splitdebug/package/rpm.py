@@ -91,6 +91,10 @@ def quote(image: str) -> str:
     """One path as a %files line: % doubled, glob characters escaped, quoted if it has spaces."""
     if any(c in image for c in '"\n\r'):
         raise SplitDebugError(f"{image!r}: cannot be named in an rpm file list")
+    try:
+        image.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SplitDebugError(f"{image!r}: not a UTF-8 file name, which rpm refuses") from None
     text = _GLOB.sub(r"\\\1", image.replace("%", "%%"))
     return f'"{text}"' if any(c.isspace() for c in text) else text
 
@@ -129,9 +133,9 @@ def build(p: Prepared, output: Path) -> list[Built]:
     builddir = top / "BUILD"
     builddir.mkdir(parents=True)
     for role, lines in lists.items():
-        (builddir / f"{role}.list").write_text("".join(line + "\n" for line in lines))
+        (builddir / f"{role}.list").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     spec = top / f"{p.meta.name}.spec"
-    spec.write_text(spec_text(p, lists))
+    spec.write_text(spec_text(p, lists), encoding="utf-8")
     argv = ["rpmbuild", "-bb", "--target", p.arch,
             "--define", f"_topdir {_macro_text(str(top))}",
             "--define", f"_builddir {_macro_text(str(builddir))}",

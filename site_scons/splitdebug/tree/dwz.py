@@ -15,6 +15,7 @@ import filecmp
 import functools
 import os
 import shutil
+import stat
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from ..elf import read as elfread
 from .. import layout
 from . import rewrite
 from . import stage
+from .. import fs
 from ..errors import SplitDebugError, ToolError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
@@ -101,8 +103,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
         _dwz(tool, policy, batch, multifile, report, jobs)
         if multifile is not None:
             image, fs = multifile
-            if fs.exists() and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in batch):
-                os.chmod(fs, MULTIFILE_MODE)
+            if (_chmod_regular(fs, MULTIFILE_MODE) and os.path.getsize(fs)
+                    and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in batch)):
                 report.multifiles.append(image)
                 to_compress.append(fs)
             else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
@@ -195,20 +197,29 @@ def _each(jobs: int, work: Callable[[Path], None], paths: list[Path]) -> None:
 
 
 def fix_crcs(pairs: Iterable[tuple[Path, Path]]) -> int:
-    """Make each binary's .gnu_debuglink CRC match its debug file; returns how many changed."""
+    """Make each binary's .gnu_debuglink CRC match its debug file; returns how many changed.
+
+    A binary with several names is patched in a copy (see rewrite.set_debuglink_crc): its other
+    names in the tree are linked to the copy, a name outside the root keeps the old file.
+    """
     crc_of: dict[Path, int] = {}
-    done: set[tuple[int, int]] = set()
+    done: dict[tuple[int, int], Path | None] = {}  # inode: the copy that replaced it, if one did
     changed = 0
     for binary, debug in pairs:
-        st = binary.stat()
-        if (st.st_dev, st.st_ino) in done:
+        st = binary.lstat()
+        key = (st.st_dev, st.st_ino)
+        if key in done:
+            copy = done[key]
+            if copy is not None and not os.path.samefile(copy, binary):
+                stage.install_hardlink(copy, binary)
             continue
-        done.add((st.st_dev, st.st_ino))
+        done[key] = None
         crc = crc_of.setdefault(debug, elfread.crc32_file(debug))
         info = elfread.read_elf(binary)
         carried = elfread.read_debuglink(binary, info)
         if carried is not None and carried[1] != crc:
-            rewrite.set_debuglink_crc(binary, crc)
+            if rewrite.set_debuglink_crc(binary, crc):
+                done[key] = binary
             changed += 1
     return changed
 
@@ -237,15 +248,48 @@ def _multifile(stage_root: StageRoot, policy: Policy, pkg: PackageInfo,
         return None
     image = base = layout.package_path(policy, policy.dwz_multifile, pkg)
     stem, suffix = (base[:-6], ".debug") if base.endswith(".debug") else (base, "")
+    fs = stage_root.fs_path(policy, image)
+    stage.make_dir_inside(stage_root, fs.parent)  # dwz does not create it
     # find-debuginfo's rule: a multifile of that name already there (an earlier pass, or an earlier
     # group of this one) gets .1, .2 … (before Debian's .debug suffix).
     n = 0
-    while stage_root.fs_path(policy, image).exists():
+    while os.path.lexists(fs):  # a dangling symlink is not a free name
+        if fs.is_symlink():
+            raise SplitDebugError(f"{fs}: a symlink where the dwz multifile goes; not written through")
         n += 1
         image = f"{stem}.{n}{suffix}"
-    fs = stage_root.fs_path(policy, image)
-    stage.make_dir_inside(stage_root, fs.parent)  # dwz does not create it
+        fs = stage_root.fs_path(policy, image)
+    _create_private(fs)
     return image, fs
+
+
+def _create_private(path: Path) -> None:
+    """Make `path` a new empty regular file of ours before dwz writes it.
+
+    dwz opens its multifile with O_RDWR|O_CREAT and follows a symlink there; a file we created with
+    O_EXCL|O_NOFOLLOW is what it then writes into. (dwz cannot write into a temporary directory to be
+    renamed after: with -r it records the path it was given, relative to each debug file.)
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise SplitDebugError(f"{path}: cannot create the dwz multifile: {err.strerror}") from None
+    os.close(fd)
+
+
+def _chmod_regular(path: Path, mode: int) -> bool:
+    """chmod a regular file, never through a symlink; False when `path` is not one (any more)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        os.fchmod(fd, mode)
+        return True
+    finally:
+        os.close(fd)
 
 
 @functools.lru_cache(maxsize=8)
@@ -286,7 +330,7 @@ def shipped_pairs(stage_root: StageRoot, policy: Policy, pkg: PackageInfo) -> li
     """
     pairs = []
     debug_dir = stage_root.fs_path(policy, policy.debug_root)
-    for dirpath, dirnames, filenames in os.walk(stage_root.root):
+    for dirpath, dirnames, filenames in fs.walk(stage_root.root):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if here / d != debug_dir and not (here / d).is_symlink())
         for name in sorted(filenames):

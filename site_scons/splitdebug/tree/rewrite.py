@@ -8,6 +8,7 @@ directory beside the outputs, renamed into place only when all succeeded. The in
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import os
 import shutil
@@ -292,13 +293,35 @@ def stat_mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o7777
 
 
-def set_debuglink_crc(binary: Path, crc: int) -> None:
-    """Rewrite the CRC word of .gnu_debuglink (what sepdebugcrcfix does after dwz)."""
+def set_debuglink_crc(binary: Path, crc: int) -> bool:
+    """Rewrite the CRC word of .gnu_debuglink (what sepdebugcrcfix does after dwz).
+
+    A file with other names (st_nlink > 1) is never written in place: one of them may be outside
+    the root. It is copied, patched and renamed over `binary`; True says the inode changed.
+    """
     info = elfread.read_elf(binary)
     offset = elfread.debuglink_crc_offset(info)
-    with open(binary, "r+b") as f:
-        f.seek(offset)
-        f.write(struct.pack("<I" if info.little_endian else ">I", crc))
+    word = struct.pack("<I" if info.little_endian else ">I", crc)
+    fd = os.open(binary, os.O_RDWR | os.O_NOFOLLOW)
+    with os.fdopen(fd, "r+b") as f:
+        st = os.fstat(f.fileno())
+        if st.st_nlink == 1:
+            f.seek(offset)
+            f.write(word)
+            return False
+        tmp_fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=binary.parent)
+        try:
+            with os.fdopen(tmp_fd, "w+b") as out:
+                shutil.copyfileobj(f, out, 1 << 20)
+                out.seek(offset)
+                out.write(word)
+                os.fchmod(out.fileno(), st.st_mode & 0o7777)
+            os.replace(tmp, binary)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return True
 
 
 def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -> None:

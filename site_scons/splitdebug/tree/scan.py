@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..elf import read as elfread
 from . import stage
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import StageRoot
 from ..policy import Policy
@@ -51,7 +52,7 @@ def scan_tree(stage_root: StageRoot, policy: Policy) -> Scan:
     skip = _skip_dirs(stage_root, policy)
     by_inode: dict[tuple[int, int], list[Path]] = defaultdict(list)
     links: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=lambda e: scan.errors.append(
+    for dirpath, dirnames, filenames in fs.walk(root, onerror=lambda e: scan.errors.append(
             f"{e.filename}: cannot read directory: {e.strerror}")):
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if Path(os.path.abspath(here / d)) not in skip)

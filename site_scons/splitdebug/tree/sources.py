@@ -23,6 +23,7 @@ from pathlib import Path
 from .. import layout
 from . import rewrite
 from . import stage
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
@@ -133,12 +134,16 @@ def parse_listing(data: bytes) -> list[str]:
 def copy_sources(names: Iterable[str], from_dir: Path, stage_root: StageRoot, policy: Policy,
                  dest_image: str) -> tuple[list[str], list[str]]:
     """Copy each named source that exists under `from_dir` to `dest_image/<name>` in the tree
-    (mode 0644, directories 0755, mtimes kept, symlinks followed as cpio -L does).
+    (mode 0644 or narrower as the source's, directories 0755, mtimes kept, symlinks followed as cpio -L
+    does while they stay under `from_dir`; the destination directory is never reached through one).
 
     Returns (image paths written, names not found). A name that is not a regular file is skipped.
     """
     written, missing = [], []
     dest_root = stage_root.fs_path(policy, dest_image)
+    if dest_root.is_relative_to(stage_root.root):  # no symlink on the way in: refused, not followed
+        os.close(stage.open_dir_nofollow(stage_root.root, dest_root.relative_to(stage_root.root).as_posix()))
+    real_from = os.path.realpath(from_dir)
     for name in sorted(set(names)):
         src = from_dir / name
         try:
@@ -148,17 +153,21 @@ def copy_sources(names: Iterable[str], from_dir: Path, stage_root: StageRoot, po
             continue
         if not stat.S_ISREG(st.st_mode):
             continue
+        real = os.path.realpath(src)
+        if os.path.commonpath([real, real_from]) != real_from:
+            continue  # a symlink that leaves the source root (to /etc/shadow…) is not a source
         image = posixpath.join(dest_image, name)
         dest = stage_root.fs_path(policy, image)
         if not dest.is_relative_to(dest_root):
             continue
         if not (dest.is_file() and _unchanged(dest, st)):
             stage.make_dir_inside(stage_root, dest.parent)
-            stage.install_file(src, dest, SOURCE_MODE)
+            # never wider than the source: a 0600 file stays 0600
+            stage.install_file(src, dest, SOURCE_MODE & stat.S_IMODE(st.st_mode))
             os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
         written.append(image)
     if written:
-        for dirpath, _, _ in os.walk(dest_root):
+        for dirpath, _, _ in fs.walk(dest_root):  # does not follow symlinked subdirectories
             os.chmod(dirpath, 0o755)
     return written, missing
 

@@ -28,6 +28,7 @@ from .. import layout
 from . import rewrite
 from . import sources
 from . import stage
+from .. import fs
 from ..errors import SplitDebugError, ToolError
 from ..layout import PackageInfo, Placement, StageRoot
 from ..policy import Policy
@@ -392,7 +393,7 @@ def totals(root: str | os.PathLike[str], policy: Policy) -> Totals:
     stage_root = StageRoot(Path(os.path.abspath(root)))
     debug_dir = stage_root.fs_path(policy, policy.debug_root)
     binaries = shipped = debug = 0
-    for dirpath, _, filenames in os.walk(stage_root.root):
+    for dirpath, _, filenames in fs.walk(stage_root.root):
         in_debug = Path(dirpath).is_relative_to(debug_dir)
         for name in filenames:
             p = Path(dirpath) / name

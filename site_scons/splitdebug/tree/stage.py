@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .. import fs
 from ..errors import SplitDebugError
 from ..layout import Link, StageRoot
 from ..policy import Policy
@@ -83,7 +84,7 @@ def make_dir_inside(stage: StageRoot, directory: Path) -> None:
             mode = os.lstat(current).st_mode
         except FileNotFoundError:
             try:
-                current.mkdir()
+                current.mkdir(DIR_MODE)
             except FileExistsError:  # another worker made it first: check what it is below
                 pass
             mode = os.lstat(current).st_mode
@@ -92,6 +93,61 @@ def make_dir_inside(stage: StageRoot, directory: Path) -> None:
                 raise SplitDebugError(f"{current}: a symlink that leads out of the staging root; not written through")
         elif not stat.S_ISDIR(mode):
             raise SplitDebugError(f"{current}: not a directory")
+
+
+DIR_MODE = 0o755  # explicit: a umask of 000 must not give world-writable directories
+
+
+def open_dir_nofollow(base: Path, rel: str) -> int:
+    """An fd of base/rel, made (0755) where missing; refuses a symlink at any component of rel.
+
+    Relative to directory fds opened with O_NOFOLLOW, so nothing planted in the tree (a symlinked
+    doc directory) can send a write elsewhere. The caller closes the fd.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd = os.open(base, flags)
+    try:
+        for part in [p for p in rel.split("/") if p]:
+            if part in (".", ".."):
+                raise SplitDebugError(f"{base}/{rel}: '{part}' in a path we write")
+            try:
+                os.mkdir(part, DIR_MODE, dir_fd=fd)
+            except FileExistsError:
+                pass
+            try:
+                sub = os.open(part, flags, dir_fd=fd)
+            except OSError as err:  # ELOOP, ENOTDIR: a symlink or a file where a directory goes
+                raise SplitDebugError(f"{base}/{rel}: {part!r} is not a directory of the tree "
+                                      f"({err.strerror}); not written through") from None
+            os.close(fd)
+            fd = sub
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def write_new_file(dir_fd: int, name: str, data: bytes, mode: int, where: Path) -> bool:
+    """Create `name` in dir_fd with `data` unless a regular file is there (False: kept as it is).
+
+    O_EXCL|O_NOFOLLOW: a symlink there, dangling or not, is refused, never written through.
+    """
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISREG(st.st_mode):
+            return False
+        raise SplitDebugError(f"{where / name}: not a regular file (a symlink?); not written through")
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
+    except OSError as err:
+        raise SplitDebugError(f"{where / name}: cannot create: {err.strerror}") from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+        os.fchmod(out.fileno(), mode)  # whatever the umask
+    return True
 
 
 def inside(root: Path, path: Path) -> bool:
@@ -117,7 +173,7 @@ class _quiet:
 def sweep_leftovers(root: Path) -> list[Path]:
     """Remove temporary files and directories a killed run left (only ours: `.splitdebug-*`)."""
     removed = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in fs.walk(root):
         for name in [d for d in dirnames if d.startswith(TEMP_PREFIX)]:
             p = Path(dirpath) / name
             if p.is_symlink():
