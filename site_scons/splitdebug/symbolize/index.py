@@ -1,0 +1,403 @@
+"""A module's address index: sorted function scopes (with their inline chains), line rows and ELF
+symbols, searched by bisection. Built once per debug source with pyelftools, kept as plain lists so
+it pickles into the on-disk cache (see cache.py) and a second run parses no DWARF.
+
+The answers follow libdw (what `eu-addr2line -f -i -C` prints): the line row is the last row at the
+greatest address not above the one asked, an end-of-sequence row means no line; a function's name is
+its linkage name (demangled) when it has one, through DW_AT_abstract_origin and DW_AT_specification,
+else its DW_AT_name; where DWARF knows no function, the symbol table names it.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import posixpath
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from elftools.common.exceptions import ELFError
+from elftools.dwarf.die import DIE
+from elftools.elf.elffile import ELFFile
+
+from ..errors import SplitDebugError
+from .demangle import demangle
+
+INDEX_VERSION = 5  # bump when the pickled shape changes: old cache entries are then rebuilt
+SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine")
+# pyelftools and construct fail in many shapes on damaged DWARF; to us they all mean "unreadable".
+DAMAGE = (ELFError, ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError,
+          NotImplementedError, EOFError, OverflowError, UnicodeDecodeError, lzma.LZMAError, OSError,
+          RecursionError, ImportError)
+
+
+class IndexError_(SplitDebugError):
+    """A debug source that cannot be read; the frame degrades to the next source."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One function of an answer; `inlined` frames sit inside the next one."""
+
+    function: str | None
+    file: str | None
+    line: int
+    column: int
+    inlined: bool = False
+
+
+# A scope of a chain: (name id, call file id, call line, call column); the call site is where the
+# scope was inlined into its parent (-1 for an out-of-line function).
+Scope = tuple[int, int, int, int]
+Row = tuple[int, int, int] | None  # a line row: (file id, line, column); None: no line here
+
+
+@dataclass
+class AddressIndex:
+    """Everything needed to answer an address, as plain lists (pickled as is)."""
+
+    version: int = INDEX_VERSION
+    names: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    chains: list[tuple[Scope, ...]] = field(default_factory=list)  # outermost first
+    scope_starts: list[int] = field(default_factory=list)
+    scope_chain: list[int] = field(default_factory=list)  # -1: no function here
+    line_starts: list[list[int]] = field(default_factory=list)  # per CU
+    line_rows: list[list[Row]] = field(default_factory=list)
+    cu_starts: list[int] = field(default_factory=list)  # every CU's address ranges, sorted
+    cu_of_range: list[int] = field(default_factory=list)
+    cu_end: int = 0
+    sym_starts: list[int] = field(default_factory=list)
+    sym_ends: list[int] = field(default_factory=list)
+    sym_names: list[int] = field(default_factory=list)
+    loads: list[tuple[int, int, int]] = field(default_factory=list)  # PT_LOAD (vaddr, memsz, offset)
+
+    def symbol_at(self, addr: int) -> str | None:
+        i = bisect_right(self.sym_starts, addr) - 1
+        while i >= 0 and self.sym_starts[i] <= addr:
+            if addr < self.sym_ends[i]:
+                return self.names[self.sym_names[i]]
+            if i == 0 or self.sym_starts[i - 1] != self.sym_starts[i]:
+                break
+            i -= 1
+        return None
+
+    def symbol_address(self, name: str) -> int | None:
+        """The address of the symbol `name` (for `prog(main+0x1a)`)."""
+        for start, nid in zip(self.sym_starts, self.sym_names, strict=True):
+            if self.names[nid] == name:
+                return start
+        return None
+
+    def line_at(self, addr: int) -> tuple[str | None, int, int]:
+        # The CU is the one whose range starts last at or below the address, as libdwfl's
+        # addrarange takes it (a gap belongs to the range before it), up to the last range's end.
+        c = bisect_right(self.cu_starts, addr) - 1
+        if c < 0 or addr > self.cu_end:
+            return None, 0, 0
+        cu = self.cu_of_range[c]
+        i = bisect_right(self.line_starts[cu], addr) - 1
+        row = self.line_rows[cu][i] if i >= 0 else None
+        if row is None:
+            return None, 0, 0
+        return self.files[row[0]], row[1], row[2]
+
+    def lookup(self, addr: int) -> list[Frame]:
+        """Frames for `addr`, innermost first; [] when nothing here knows it."""
+        i = bisect_right(self.scope_starts, addr) - 1
+        chain = self.chains[self.scope_chain[i]] if i >= 0 and self.scope_chain[i] >= 0 else ()
+        file, line, col = self.line_at(addr)
+        if not chain:
+            name = self.symbol_at(addr)
+            if name is None and file is None:
+                return []
+            return [Frame(name, file, line, col)]
+        frames = []
+        for depth in range(len(chain) - 1, -1, -1):
+            name_id, call_file, call_line, call_col = chain[depth]
+            frames.append(Frame(self.names[name_id], file, line, col, inlined=depth > 0))
+            file = self.files[call_file] if call_file >= 0 else None
+            line, col = call_line, call_col
+        return frames
+
+    def vaddr_of_offset(self, offset: int) -> int:
+        """A module-relative address (from the lowest mapped page, as dwfl and systemd print it)."""
+        if not self.loads:
+            return offset
+        return offset + (min(v for v, _, _ in self.loads) & ~0xFFF)
+
+
+class _Interner:
+    def __init__(self, table: list[str]) -> None:
+        self.table, self.ids = table, {s: i for i, s in enumerate(table)}
+
+    def __call__(self, s: str) -> int:
+        i = self.ids.get(s)
+        if i is None:
+            i = self.ids[s] = len(self.table)
+            self.table.append(s)
+        return i
+
+
+def build_index(path: str, data: bytes | None = None, *, dwarf: bool = True,
+                symtab: str = ".symtab", alt_loader: Any = None) -> AddressIndex:
+    """Index one ELF file (or an in-memory image): DWARF scopes and lines when `dwarf`, and the
+    function symbols of `symtab`. IndexError_ with one line when it cannot be read."""
+    try:
+        stream: Any = io.BytesIO(data) if data is not None else open(path, "rb")
+    except OSError as err:
+        raise IndexError_(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        with stream:
+            elf = ELFFile(stream, stream_loader=alt_loader)
+            index = AddressIndex()
+            index.loads = [(s["p_vaddr"], s["p_memsz"], s["p_offset"]) for s in elf.iter_segments()
+                           if s["p_type"] == "PT_LOAD"]
+            names = _Interner(index.names)
+            raw_names: list[str] = []
+            if dwarf:
+                if not elf.has_dwarf_info(strict=True):
+                    raise IndexError_(f"{path}: no DWARF")
+                _index_dwarf(elf, index, names, raw_names)
+            _index_symbols(elf, index, names, raw_names, symtab)
+            _demangle_names(index, raw_names)
+            return index
+    except IndexError_:
+        raise
+    except DAMAGE as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise IndexError_(f"{path}: unreadable debug information ({type(err).__name__}: {reason})") from None
+
+
+def minidebuginfo_image(path: str) -> bytes | None:
+    """The ELF image in the binary's .gnu_debugdata (xz), or None when it has none."""
+    try:
+        with open(path, "rb") as f:
+            sec = ELFFile(f).get_section_by_name(".gnu_debugdata")
+            if sec is None:
+                return None
+            return lzma.decompress(sec.data())
+    except DAMAGE as err:
+        raise IndexError_(f"{path}: unreadable .gnu_debugdata ({type(err).__name__})") from None
+
+
+def _demangle_names(index: AddressIndex, raw: list[str]) -> None:
+    """Once for the module; unmangled names pass as they are."""
+    if not raw:
+        return
+    plain = demangle(raw)
+    index.names[:] = [plain.get(n, n) for n in index.names]
+
+
+def _index_symbols(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[str], table: str) -> None:
+    sec = elf.get_section_by_name(table)
+    if sec is None or not hasattr(sec, "iter_symbols"):
+        return
+    sections = [(s["sh_addr"], s["sh_addr"] + s["sh_size"]) for s in elf.iter_sections()]
+    syms = []
+    for sym in sec.iter_symbols():
+        if sym["st_info"]["type"] not in ("STT_FUNC", "STT_GNU_IFUNC") or sym["st_shndx"] == "SHN_UNDEF":
+            continue
+        if not sym.name:
+            continue
+        name = sym.name.split("@", 1)[0]
+        raw.append(name)
+        shndx = sym["st_shndx"]
+        limit = sections[shndx][1] if isinstance(shndx, int) and shndx < len(sections) else sym["st_value"] + 1
+        syms.append((sym["st_value"], sym["st_value"] + sym["st_size"], names(name), limit))
+    # A sizeless symbol (crt code such as _init, deregister_tm_clones) reaches the next symbol or
+    # its section's end, as libdw's dwfl_module_addrsym takes it.
+    syms.sort()
+    starts = sorted({s for s, _, _, _ in syms})
+    for i, (start, end, nid, limit) in enumerate(syms):
+        if end == start:
+            j = bisect_right(starts, start)
+            syms[i] = (start, min(starts[j] if j < len(starts) else limit, limit), nid, limit)
+    syms.sort()
+    index.sym_starts = [s for s, _, _, _ in syms]
+    index.sym_ends = [e for _, e, _, _ in syms]
+    index.sym_names = [n for _, _, n, _ in syms]
+
+
+def _code_ranges(elf: ELFFile) -> list[tuple[int, int]]:
+    return [(s["p_vaddr"], s["p_vaddr"] + s["p_memsz"]) for s in elf.iter_segments()
+            if s["p_type"] == "PT_LOAD" and s["p_flags"] & 1]
+
+
+def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[str]) -> None:
+    dwarf = elf.get_dwarf_info(follow_links=True)
+    code = _code_ranges(elf)
+
+    def in_code(lo: int) -> bool:  # discarded functions keep address 0 or a tombstone
+        return not code or any(a <= lo < b for a, b in code)
+
+    files = _Interner(index.files)
+    chains: dict[tuple[Scope, ...], int] = {}
+    intervals: list[tuple[int, int, int, int]] = []
+    cu_ranges: list[tuple[int, int, int]] = []
+    for cu in dwarf.iter_CUs():
+        top = cu.get_top_DIE()
+        lp = dwarf.line_program_for_CU(cu)
+        file_ids = _file_table(lp, top, files) if lp is not None else []
+        starts, rows = _cu_rows(lp, file_ids, in_code) if lp is not None else ([], [])
+        cu_ranges.extend((lo, hi, len(index.line_starts)) for lo, hi in _die_ranges(dwarf, cu, top)
+                         if lo < hi and in_code(lo))
+        index.line_starts.append(starts)
+        index.line_rows.append(rows)
+        scope_of: dict[int, tuple[Scope, ...]] = {}
+        for die in cu.iter_DIEs():
+            if die.tag not in SCOPE_TAGS:
+                continue
+            parent = _enclosing_scope(die)
+            outer = scope_of.get(parent.offset, ()) if parent is not None else ()
+            call_file = die.attributes.get("DW_AT_call_file")
+            cf = file_ids[call_file.value] if call_file is not None and 0 <= call_file.value < len(file_ids) else -1
+            name, is_raw = _die_name(die)
+            if is_raw:
+                raw.append(name)
+            scope = (names(name), cf, _attr_int(die, "DW_AT_call_line"), _attr_int(die, "DW_AT_call_column"))
+            chain = outer + (scope,)
+            scope_of[die.offset] = chain
+            ranges = [r for r in _die_ranges(dwarf, cu, die) if r[0] < r[1] and in_code(r[0])]
+            if not ranges:
+                continue
+            chain_id = chains.setdefault(chain, len(chains))
+            intervals.extend((lo, hi, len(chain), chain_id) for lo, hi in ranges)
+    index.chains = [c for c, _ in sorted(chains.items(), key=lambda kv: kv[1])]
+    index.scope_starts, index.scope_chain = _paint(intervals)
+    cu_ranges.sort()
+    index.cu_starts = [lo for lo, _, _ in cu_ranges]
+    index.cu_of_range = [cu for _, _, cu in cu_ranges]
+    index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
+
+
+def _enclosing_scope(die: DIE) -> DIE | None:
+    parent = die.get_parent()
+    while parent is not None and parent.tag not in SCOPE_TAGS and parent.tag != "DW_TAG_compile_unit":
+        parent = parent.get_parent()
+    return parent if parent is not None and parent.tag in SCOPE_TAGS else None
+
+
+def _attr_int(die: DIE, name: str) -> int:
+    attr = die.attributes.get(name)
+    return int(attr.value) if attr is not None and isinstance(attr.value, int) else 0
+
+
+def _integrate(die: DIE) -> Iterator[DIE]:
+    """The DIE and those it refers to for its attributes (libdw's dwarf_attr_integrate)."""
+    seen = 0
+    while die is not None and seen < 16:
+        yield die
+        seen += 1
+        ref = next((a for a in ("DW_AT_abstract_origin", "DW_AT_specification") if a in die.attributes), None)
+        if ref is None:
+            return
+        die = die.get_DIE_from_attribute(ref)
+
+
+def _string(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _die_name(die: DIE) -> tuple[str, bool]:
+    """(name, is a linkage name to demangle), as eu-addr2line's get_diename."""
+    for attr in ("DW_AT_MIPS_linkage_name", "DW_AT_linkage_name"):
+        for d in _integrate(die):
+            if attr in d.attributes:
+                return _string(d.attributes[attr].value), True
+    for d in _integrate(die):
+        if "DW_AT_name" in d.attributes:
+            return _string(d.attributes["DW_AT_name"].value), False
+    return "??", False
+
+
+def _die_ranges(dwarf: Any, cu: Any, die: DIE) -> list[tuple[int, int]]:
+    attrs = die.attributes
+    if "DW_AT_low_pc" in attrs and "DW_AT_high_pc" in attrs:
+        lo = attrs["DW_AT_low_pc"].value
+        hi_attr = attrs["DW_AT_high_pc"]
+        hi = hi_attr.value if hi_attr.form == "DW_FORM_addr" else lo + hi_attr.value
+        return [(lo, hi)]
+    if "DW_AT_ranges" not in attrs:
+        return []
+    rl = dwarf.range_lists()
+    if rl is None:
+        return []
+    attr = attrs["DW_AT_ranges"]
+    if attr.form == "DW_FORM_rnglistx":
+        return []  # split DWARF only; gcc writes section offsets in linked files
+    base = _attr_int(cu.get_top_DIE(), "DW_AT_low_pc")
+    out = []
+    for entry in rl.get_range_list_at_offset(attr.value, cu=cu):
+        if hasattr(entry, "base_address"):
+            base = entry.base_address
+            continue
+        lo, hi = entry.begin_offset, entry.end_offset
+        if not getattr(entry, "is_absolute", False):
+            lo, hi = lo + base, hi + base
+        out.append((lo, hi))
+    return out
+
+
+def _file_table(lp: Any, top: DIE, files: _Interner) -> list[int]:
+    """Interned full paths of the line program's files, indexed as DW_AT_call_file and the rows do."""
+    version = lp.header["version"]
+    comp_dir = _string(top.attributes["DW_AT_comp_dir"].value) if "DW_AT_comp_dir" in top.attributes else ""
+    dirs = [_string(d) for d in lp.header["include_directory"]]
+    if version < 5:
+        dirs = [comp_dir] + dirs
+    out = [] if version >= 5 else [files("??")]  # DWARF < 5 numbers files from 1
+    for entry in lp.header["file_entry"]:
+        name = _string(entry.name)
+        d = dirs[entry.dir_index] if 0 <= entry.dir_index < len(dirs) else ""
+        if not posixpath.isabs(d) and comp_dir:
+            d = posixpath.join(comp_dir, d) if d else comp_dir
+        out.append(files(name if posixpath.isabs(name) else posixpath.join(d, name) if d else name))
+    return out
+
+
+def _cu_rows(lp: Any, file_ids: list[int], in_code: Any) -> tuple[list[int], list[Row]]:
+    """One CU's line table as libdw sorts it: by address, an end of sequence before the rows at its
+    address (so a row at a sequence's last address still answers), then in sequence order."""
+    rows: list[tuple[int, int, int, Row]] = []
+    seq: list[tuple[int, int, int, Row]] = []
+    for entry in lp.get_entries():
+        st = entry.state
+        if st is None:
+            continue
+        fid = file_ids[st.file] if 0 <= st.file < len(file_ids) else -1
+        row = None if st.end_sequence or fid < 0 else (fid, st.line, st.column)
+        seq.append((st.address, 0 if st.end_sequence else 1, len(rows) + len(seq), row))
+        if st.end_sequence:
+            if in_code(seq[0][0]):  # a discarded function's sequence starts at 0 or a tombstone
+                rows.extend(seq)
+            seq = []
+    rows.sort()
+    return [addr for addr, _, _, _ in rows], [row for _, _, _, row in rows]
+
+
+def _paint(intervals: Iterable[tuple[int, int, int, int]]) -> tuple[list[int], list[int]]:
+    """Nested scope ranges -> elementary segments, each owned by the innermost scope covering it."""
+    starts: list[int] = []
+    owner: list[int] = []
+
+    def emit(pos: int, chain: int) -> None:
+        if starts and starts[-1] == pos:
+            owner[-1] = chain
+        elif not owner or owner[-1] != chain:
+            starts.append(pos)
+            owner.append(chain)
+
+    stack: list[tuple[int, int]] = []  # (end, chain)
+    for lo, hi, _depth, chain in sorted(intervals, key=lambda t: (t[0], -t[1], t[2])):
+        while stack and stack[-1][0] <= lo:
+            end, _ = stack.pop()
+            emit(end, stack[-1][1] if stack and stack[-1][0] > end else -1)
+        stack.append((hi, chain))
+        emit(lo, chain)
+    while stack:
+        end, _ = stack.pop()
+        emit(end, stack[-1][1] if stack and stack[-1][0] > end else -1)
+    return starts, owner
