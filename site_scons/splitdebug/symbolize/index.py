@@ -27,6 +27,9 @@ from .demangle import demangle
 
 INDEX_VERSION = 5  # bump when the pickled shape changes: old cache entries are then rebuilt
 SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine")
+# Where functions and inlined calls are found below a CU; types, variables and parameters are skipped.
+WALKED_TAGS = frozenset({"DW_TAG_lexical_block", "DW_TAG_namespace", "DW_TAG_class_type", "DW_TAG_structure_type",
+                         "DW_TAG_union_type", "DW_TAG_module", "DW_TAG_try_block", "DW_TAG_catch_block"})
 # pyelftools and construct fail in many shapes on damaged DWARF; to us they all mean "unreadable".
 DAMAGE = (ELFError, ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError,
           NotImplementedError, EOFError, OverflowError, UnicodeDecodeError, lzma.LZMAError, OSError,
@@ -246,38 +249,34 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
                          if lo < hi and in_code(lo))
         index.line_starts.append(starts)
         index.line_rows.append(rows)
-        scope_of: dict[int, tuple[Scope, ...]] = {}
-        for die in cu.iter_DIEs():
-            if die.tag not in SCOPE_TAGS:
-                continue
-            parent = _enclosing_scope(die)
-            outer = scope_of.get(parent.offset, ()) if parent is not None else ()
-            call_file = die.attributes.get("DW_AT_call_file")
-            cf = file_ids[call_file.value] if call_file is not None and 0 <= call_file.value < len(file_ids) else -1
-            name, is_raw = _die_name(die)
-            if is_raw:
-                raw.append(name)
-            scope = (names(name), cf, _attr_int(die, "DW_AT_call_line"), _attr_int(die, "DW_AT_call_column"))
-            chain = outer + (scope,)
-            scope_of[die.offset] = chain
-            ranges = [r for r in _die_ranges(dwarf, cu, die) if r[0] < r[1] and in_code(r[0])]
-            if not ranges:
-                continue
-            chain_id = chains.setdefault(chain, len(chains))
-            intervals.extend((lo, hi, len(chain), chain_id) for lo, hi in ranges)
+        # Walk only what can hold code; DW_AT_sibling lets pyelftools skip the types' subtrees.
+        stack: list[tuple[DIE, tuple[Scope, ...]]] = [(top, ())]
+        while stack:
+            parent, outer = stack.pop()
+            for die in parent.iter_children():
+                if die.tag in SCOPE_TAGS:
+                    call_file = die.attributes.get("DW_AT_call_file")
+                    cf = (file_ids[call_file.value] if call_file is not None and 0 <= call_file.value < len(file_ids)
+                          else -1)
+                    name, is_raw = _die_name(die)
+                    if is_raw:
+                        raw.append(name)
+                    chain = outer + ((names(name), cf, _attr_int(die, "DW_AT_call_line"),
+                                      _attr_int(die, "DW_AT_call_column")),)
+                    ranges = [r for r in _die_ranges(dwarf, cu, die) if r[0] < r[1] and in_code(r[0])]
+                    if ranges:
+                        chain_id = chains.setdefault(chain, len(chains))
+                        intervals.extend((lo, hi, len(chain), chain_id) for lo, hi in ranges)
+                    if die.has_children:
+                        stack.append((die, chain))
+                elif die.has_children and die.tag in WALKED_TAGS:
+                    stack.append((die, outer))
     index.chains = [c for c, _ in sorted(chains.items(), key=lambda kv: kv[1])]
     index.scope_starts, index.scope_chain = _paint(intervals)
     cu_ranges.sort()
     index.cu_starts = [lo for lo, _, _ in cu_ranges]
     index.cu_of_range = [cu for _, _, cu in cu_ranges]
     index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
-
-
-def _enclosing_scope(die: DIE) -> DIE | None:
-    parent = die.get_parent()
-    while parent is not None and parent.tag not in SCOPE_TAGS and parent.tag != "DW_TAG_compile_unit":
-        parent = parent.get_parent()
-    return parent if parent is not None and parent.tag in SCOPE_TAGS else None
 
 
 def _attr_int(die: DIE, name: str) -> int:

@@ -140,11 +140,13 @@ class Resolver:
                     fallback = self._symbols(binary, build_id, "dynsym") if binary is not None else None
                     return Module(label, build_id, index, "dwarf", fallback=fallback)
         if binary is not None:
-            for kind in ("minidebuginfo", "dynsym"):
-                index = self._symbols(binary, build_id, kind)
-                if index is not None and index.sym_starts:
-                    why = "; ".join(reasons) or "no debug file"
-                    return Module(label, build_id, index, kind, reason=why)
+            why = "; ".join(reasons) or "no debug file"
+            dynsym = self._symbols(binary, build_id, "dynsym")
+            mini = self._symbols(binary, build_id, "minidebuginfo")
+            if mini is not None and mini.sym_starts:  # it holds what .dynsym does not: both are read
+                return Module(label, build_id, mini, "minidebuginfo", reason=why, fallback=dynsym)
+            if dynsym is not None and dynsym.sym_starts:
+                return Module(label, build_id, dynsym, "dynsym", reason=why)
             reasons.append(f"{binary}: no minidebuginfo and no .dynsym functions")
         else:
             reasons.insert(0, f"no binary for {label}" + (f" (build-id {build_id})" if build_id and path else ""))

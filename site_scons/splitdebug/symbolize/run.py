@@ -33,11 +33,13 @@ class Symbolizer:
             return Answer(request, module.label, module.build_id, None, (), module.source,
                           f"no symbol {request.symbol} in {module.label}")
         look = vaddr - 1 if request.return_address and vaddr > 0 else vaddr
+        source = module.source
         frames: tuple[Frame, ...] = tuple(module.index.lookup(look))
-        if not frames and module.fallback is not None:  # code the DWARF and .symtab do not cover
+        if not frames and module.fallback is not None:  # code the first source does not cover
             frames = tuple(module.fallback.lookup(look))
+            source = "dynsym" if frames else source
         reason = module.reason if frames else (module.reason or f"nothing at {vaddr:#x} in {module.source}")
-        return Answer(request, module.label, module.build_id, vaddr, frames, module.source, reason)
+        return Answer(request, module.label, module.build_id, vaddr, frames, source, reason)
 
     @staticmethod
     def _vaddr(request: Request, module: Module) -> int | None:
