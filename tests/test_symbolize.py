@@ -399,3 +399,64 @@ def test_a_second_run_reads_the_cache_not_dwarf(crash: Crash, tmp_path: Path,
     entries[0].write_bytes(b"not a pickle")  # a damaged entry is rebuilt, silently
     assert list(symbolize_lines([line], options, warn=lambda m: pytest.fail(m))) == first
     assert entries[0].read_bytes() != b"not a pickle"
+
+
+# -- the path-based layout, .gnu_debuglink and explicit debug directories -----------------------
+
+
+def redhat_without_build_id_links(crash: Crash, tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    shutil.copytree(crash_tree(crash, "redhat", "redhat", "--package", "crash", "--version", "1", "--release", "1"),
+                    root, symlinks=True)
+    shutil.rmtree(root / "usr/lib/debug/.build-id")  # only the path-based files are left
+    return root
+
+
+@pytest.mark.parametrize("how", [["--policy", "redhat", "--package", "crash", "--version", "1", "--release", "1"],
+                                 []])
+def test_path_based_debug_files(crash: Crash, tmp_path: Path, how: list[str]) -> None:
+    """By the policy's layout, or (without the package fields) by the binary's .gnu_debuglink."""
+    root = redhat_without_build_id_links(crash, tmp_path)
+    assert list((root / "usr/lib/debug/usr/bin").glob("crashy-1-1.*.debug"))
+    proc = symbolize_cli(run_crash(root), "--root", root, *how, env=cache_env(tmp_path))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    for frame in expected_frames(crash):
+        assert re.search(rf"^    {re.escape(frame)}\d+ \[dwarf\]$", proc.stdout, re.M), (frame, proc.stdout)
+
+
+def test_a_debuglink_whose_crc_does_not_match_is_not_used(crash: Crash, tmp_path: Path) -> None:
+    root = redhat_without_build_id_links(crash, tmp_path)
+    debug = next((root / "usr/lib/debug/usr/bin").glob("crashy-1-1.*.debug"))
+    debug.chmod(0o644)
+    with open(debug, "ab") as f:
+        f.write(b"\0")  # still a readable ELF, but not the file the binary was linked to
+    proc = symbolize_cli(run_crash(root), "--root", root, env=cache_env(tmp_path))
+    assert proc.stderr.splitlines() == [
+        f"splitdebug: warning: {debug}: CRC does not match {root}/usr/bin/crashy's .gnu_debuglink: not used"]
+    assert re.search(r"^    crash_here at \?\?:0 \[minidebuginfo\]$", proc.stdout, re.M), proc.stdout
+
+
+def test_debug_file_directory(crash: Crash, tmp_path: Path) -> None:
+    """gdb's debug-file-directory: the debug files apart from the binaries."""
+    root = tmp_path / "root"
+    shutil.copytree(crash_tree(crash, "debian", "debian", "--package", "crash"), root, symlinks=True)
+    debug = tmp_path / "debug"
+    shutil.move(root / "usr/lib/debug", debug)
+    proc = symbolize_cli(run_crash(root), "--root", root, "--debug-file-directory", debug, env=cache_env(tmp_path))
+    for frame in expected_frames(crash):
+        assert re.search(rf"^    {re.escape(frame)}\d+ \[dwarf\]$", proc.stdout, re.M), (frame, proc.stdout)
+
+
+def test_coredump_offsets_of_a_non_pie_executable(tmp_path: Path) -> None:
+    """systemd-coredump's `+ 0x…` counts from the module's first mapped page: 0x400000 for ET_EXEC."""
+    built = build(tmp_path / "build/nopie", CRASH_LIB + "int main(void) { lib_run(1); return 0; }\n",
+                  "-O1", "-no-pie", "-fno-pie")
+    root = tmp_path / "root"
+    install(built, root, "/usr/bin")
+    split(root, "debian")
+    vaddr = function_vaddr(built, "lib_run")
+    assert vaddr > 0x400000
+    bid = read_elf(built).build_id
+    log = [f"Module nopie with build-id {bid}", f"#0  0x0000000000{vaddr:x} n/a (nopie + {vaddr - 0x400000:#x})"]
+    out = list(symbolize_lines(log, Options(roots=(root,), cache_dir=None)))
+    assert re.match(rf"    lib_run at \S+nopie\.c:{marker_line(CRASH_LIB, 'LIB_RUN')}:\d+ \[dwarf\]$", out[2]), out

@@ -241,7 +241,12 @@ class Resolver:
             name, alt_id = alt
             places = [d / ".build-id" / alt_id[:2] / f"{alt_id[2:]}.debug" for d in self.debug_dirs]
             if posixpath.isabs(name):
-                places += [r / name.lstrip("/") for r in self.options.roots] + [Path(name)]
+                # under a root, or under a debug directory standing for the debug root it names
+                places += [r / name.lstrip("/") for r in self.options.roots]
+                droot = (self.options.policy.debug_root if self.options.policy else str(DEFAULT_DEBUG_DIR)).rstrip("/")
+                if name.startswith(droot + "/"):
+                    places += [d / name[len(droot) + 1:] for d in self.debug_dirs]
+                places.append(Path(name))
             else:
                 places.append(Path(os.path.realpath(debug_file)).parent / name)
             for p in places:
