@@ -163,15 +163,28 @@ def _file_line(location: str) -> str:
     return f"{m[1]}:{m[2]}" if m else location
 
 
-def ours(build_id: str, addresses: list[int], options: Options) -> list[Answer]:
+def ours(build_id: str, addresses: list[int], options: Options) -> tuple[list[Answer], list[Answer]]:
+    """Our answers, and the same with the outer (inlined-into) frames taken where the answering line
+    row starts: eu-addr2line -i builds its inline chain at the address dwfl_lineinfo hands back, not
+    at the one asked (its first name comes from the address asked)."""
     sym = Symbolizer(options, warn=lambda m: None)
-    out = []
-    for a in addresses:
+    index = sym.resolver.module(build_id, None).index
+    assert index is not None
+
+    def frames(a: int) -> Answer:
         answer = sym.answer(Request(a, a, "vaddr", build_id=build_id))
-        frames = [(f.function or "??", f"{f.file}:{f.line}" if f.file else "??:0") for f in answer.frames]
-        out.append(frames or [("??", "??:0")])
-    return out
+        return [(f.function or "??", f"{f.file}:{f.line}" if f.file else "??:0") for f in answer.frames] \
+            or [("??", "??:0")]
+
+    mine, at_row = [], []
+    for a in addresses:
+        own = frames(a)
+        row = index.row_address(a)
+        mine.append(own)
+        at_row.append(own[:1] + (frames(row)[1:] if row is not None else []))
+    return mine, at_row
 
 
 def disagreements(addresses: list[int], theirs: list[Answer], mine: list[Answer]) -> list[str]:
-    return [f"{a:#x}: eu-addr2line {t} / splitdebug {m}" for a, t, m in zip(addresses, theirs, mine, strict=True) if t != m]
+    return [f"{a:#x}: eu-addr2line {t} / splitdebug {m}" for a, t, m in zip(addresses, theirs, mine, strict=True)
+            if t != m]

@@ -69,22 +69,26 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Compared:
 
 
 def check_agreement(name: str, unstripped: Path, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The innermost frame (function, file:line) agrees on >= 99.5 % of the addresses; where the
+    inline chains differ, every difference is eu-addr2line taking its chain at the line row's start."""
     build_id = read_elf(unstripped).build_id
     assert build_id
     addresses = code_addresses(unstripped, RANDOM_ADDRESSES, seed=18)
     theirs = eu_addr2line(unstripped, addresses)
-    mine = ours(build_id, addresses, Options(roots=(root,), cache_dir=None))
+    mine, at_row = ours(build_id, addresses, Options(roots=(root,), cache_dir=None))
     inner = [f"{a:#x}: eu-addr2line {t[0]} / splitdebug {m[0]}"
              for a, t, m in zip(addresses, theirs, mine, strict=True) if t[0] != m[0]]
     chains = disagreements(addresses, theirs, mine)
+    unexplained = disagreements(addresses, theirs, at_row)
     n = len(addresses)
     with capsys.disabled():  # the figures and every disagreement, in the test output
         print(f"\n{name}: {n} addresses, innermost frame agrees on {100 * (n - len(inner)) / n:.2f} %, "
-              f"whole inline chain on {100 * (n - len(chains)) / n:.2f} %")
+              f"whole inline chain on {100 * (n - len(chains)) / n:.2f} % "
+              f"({len(chains) - len(unexplained)} chains differ only by eu-addr2line's row-start address)")
         for line in chains:
             print(f"  disagreement {line}")
     assert (n - len(inner)) / n >= 0.995, "\n".join(inner)
-    assert (n - len(chains)) / n >= 0.97, "\n".join(chains)
+    assert unexplained == [], "\n".join(unexplained)
 
 
 @pytest.mark.parametrize("name", ["inline_c", "cxx_lib"])

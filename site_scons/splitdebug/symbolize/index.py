@@ -94,18 +94,28 @@ class AddressIndex:
                 return start
         return None
 
-    def line_at(self, addr: int) -> tuple[str | None, int, int]:
+    def _row(self, addr: int) -> tuple[int, int]:
+        """(CU, row index) of the line row answering `addr`, or (-1, -1)."""
         # The CU is the one whose range starts last at or below the address, as libdwfl's
         # addrarange takes it (a gap belongs to the range before it), up to the last range's end.
         c = bisect_right(self.cu_starts, addr) - 1
         if c < 0 or addr > self.cu_end:
-            return None, 0, 0
+            return -1, -1
         cu = self.cu_of_range[c]
         i = bisect_right(self.line_starts[cu], addr) - 1
+        return (cu, i) if i >= 0 and self.line_rows[cu][i] is not None else (-1, -1)
+
+    def line_at(self, addr: int) -> tuple[str | None, int, int]:
+        cu, i = self._row(addr)
         row = self.line_rows[cu][i] if i >= 0 else None
         if row is None:
             return None, 0, 0
         return self.files[row[0]], row[1], row[2]
+
+    def row_address(self, addr: int) -> int | None:
+        """Where the line row answering `addr` starts (eu-addr2line -i builds its chain there)."""
+        cu, i = self._row(addr)
+        return self.line_starts[cu][i] if i >= 0 else None
 
     def lookup(self, addr: int) -> list[Frame]:
         """Frames for `addr`, innermost first; [] when nothing here knows it."""
