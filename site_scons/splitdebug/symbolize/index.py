@@ -24,6 +24,7 @@ from elftools.elf.elffile import ELFFile
 
 from ..errors import SplitDebugError
 from .demangle import demangle
+from .lines import line_rows
 
 INDEX_VERSION = 5  # bump when the pickled shape changes: old cache entries are then rebuilt
 SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine")
@@ -241,6 +242,7 @@ def _code_ranges(elf: ELFFile) -> list[tuple[int, int]]:
 
 def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[str]) -> None:
     dwarf = elf.get_dwarf_info(follow_links=True)
+    line_data = _section_bytes(dwarf.debug_line_sec)
     code = _code_ranges(elf)
 
     def in_code(lo: int) -> bool:  # discarded functions keep address 0 or a tombstone
@@ -254,7 +256,7 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
         top = cu.get_top_DIE()
         lp = dwarf.line_program_for_CU(cu)
         file_ids = _file_table(lp, top, files) if lp is not None else []
-        starts, rows = _cu_rows(lp, file_ids, in_code) if lp is not None else ([], [])
+        starts, rows = _cu_rows(lp, file_ids, in_code, line_data, elf.little_endian) if lp is not None else ([], [])
         cu_ranges.extend((lo, hi, len(index.line_starts)) for lo, hi in _die_ranges(dwarf, cu, top)
                          if lo < hi and in_code(lo))
         index.line_starts.append(starts)
@@ -287,6 +289,14 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
     index.cu_starts = [lo for lo, _, _ in cu_ranges]
     index.cu_of_range = [cu for _, _, cu in cu_ranges]
     index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
+
+
+def _section_bytes(sec: Any) -> bytes:
+    """A DWARF section's (decompressed) bytes, as pyelftools holds them."""
+    if sec is None:
+        return b""
+    sec.stream.seek(0)
+    return bytes(sec.stream.read())
 
 
 def _attr_int(die: DIE, name: str) -> int:
@@ -367,19 +377,17 @@ def _file_table(lp: Any, top: DIE, files: _Interner) -> list[int]:
     return out
 
 
-def _cu_rows(lp: Any, file_ids: list[int], in_code: Any) -> tuple[list[int], list[Row]]:
+def _cu_rows(lp: Any, file_ids: list[int], in_code: Any, data: bytes, little_endian: bool
+             ) -> tuple[list[int], list[Row]]:
     """One CU's line table as libdw sorts it: by address, an end of sequence before the rows at its
     address (so a row at a sequence's last address still answers), then in sequence order."""
     rows: list[tuple[int, int, int, Row]] = []
     seq: list[tuple[int, int, int, Row]] = []
-    for entry in lp.get_entries():
-        st = entry.state
-        if st is None:
-            continue
-        fid = file_ids[st.file] if 0 <= st.file < len(file_ids) else -1
-        row = None if st.end_sequence or fid < 0 else (fid, st.line, st.column)
-        seq.append((st.address, 0 if st.end_sequence else 1, len(rows) + len(seq), row))
-        if st.end_sequence:
+    nfiles = len(file_ids)
+    for address, file, line, column, end in line_rows(lp, data, little_endian):
+        fid = file_ids[file] if 0 <= file < nfiles else -1
+        seq.append((address, 0 if end else 1, len(rows) + len(seq), None if end or fid < 0 else (fid, line, column)))
+        if end:
             if in_code(seq[0][0]):  # a discarded function's sequence starts at 0 or a tombstone
                 rows.extend(seq)
             seq = []
