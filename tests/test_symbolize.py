@@ -20,7 +20,7 @@ from elftools.elf.elffile import ELFFile
 from conftest import env_with_package, have, run_cli
 from splitdebug.elf.read import read_elf
 from splitdebug.symbolize import Options, Symbolizer, symbolize_lines
-from splitdebug.symbolize import index as index_module
+from splitdebug.symbolize import build as build_module
 from symbolize_helpers import (ASAN_PROG, CRASH_LIB, CRASH_PROG, CXX_LIB, INLINE_C, build, code_addresses,
                                disagreements, eu_addr2line, marker_line, ours)
 
@@ -232,7 +232,9 @@ def test_crash_log_through_debuginfod(crash: Crash, tmp_path: Path) -> None:
 
 
 def test_without_the_debug_tree_minidebuginfo_answers(crash: Crash, tmp_path: Path) -> None:
-    root = crash_tree(crash, "redhat", "redhat", "--package", "crash", "--version", "1", "--release", "1")
+    root = tmp_path / "root"
+    shutil.copytree(crash_tree(crash, "redhat", "redhat", "--package", "crash", "--version", "1", "--release", "1"),
+                    root, symlinks=True)
     shutil.rmtree(root / "usr/lib/debug")
     proc = symbolize_cli(run_crash(root), "--root", root, env=cache_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
@@ -396,8 +398,7 @@ def test_a_second_run_reads_the_cache_not_dwarf(crash: Crash, tmp_path: Path,
     def no_dwarf(*args: object, **kwargs: object) -> None:
         raise AssertionError("DWARF parsed again")
 
-    monkeypatch.setattr(index_module, "build_index", no_dwarf)
-    monkeypatch.setattr("splitdebug.symbolize.lookup.build_index", no_dwarf)
+    monkeypatch.setattr(build_module, "build_index", no_dwarf)
     assert list(symbolize_lines([line], options)) == first
     monkeypatch.undo()
     entries[0].write_bytes(b"not a pickle")  # a damaged entry is rebuilt, silently

@@ -67,5 +67,6 @@ def execute(args: argparse.Namespace) -> int:
     for line in symbolize_lines(_read(args.inputs), options, args.format,
                                 warn=lambda m: print(f"splitdebug: warning: {printable(m)}", file=sys.stderr)):
         out.write(line + "\n")
-        out.flush()  # a filter: each frame as soon as it is known
+        if not args.inputs:
+            out.flush()  # a filter on a live pipe: each line as soon as it is known
     return 0

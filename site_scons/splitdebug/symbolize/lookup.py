@@ -19,7 +19,7 @@ from ..layout import PackageInfo, check_package_fields, place
 from ..policy import Policy
 from . import cache
 from .debuginfod import fetch_debuginfo, server_urls
-from .index import AddressIndex, IndexError_, build_index, minidebuginfo_image
+from .index import AddressIndex, IndexError_
 
 DEFAULT_DEBUG_DIR = Path("/usr/lib/debug")
 
@@ -45,7 +45,14 @@ class Module:
     index: AddressIndex | None
     source: str  # dwarf, minidebuginfo, dynsym, none
     reason: str = ""
-    fallback: AddressIndex | None = None  # the binary's .dynsym, for names the first source lacks
+    fallback_loader: Callable[[], AddressIndex | None] | None = None  # the binary's .dynsym, read when needed
+    _fallback: list[AddressIndex | None] = field(default_factory=list)
+
+    def fallback(self) -> AddressIndex | None:
+        """The index that names what the first source does not cover (read once, on first use)."""
+        if not self._fallback:
+            self._fallback.append(self.fallback_loader() if self.fallback_loader is not None else None)
+        return self._fallback[0]
 
 
 class Resolver:
@@ -137,14 +144,13 @@ class Resolver:
             for candidate in candidates:
                 index = self._dwarf(candidate, build_id)
                 if index is not None:
-                    fallback = self._symbols(binary, build_id, "dynsym") if binary is not None else None
-                    return Module(label, build_id, index, "dwarf", fallback=fallback)
+                    return Module(label, build_id, index, "dwarf", fallback_loader=self._dynsym_of(binary, build_id))
         if binary is not None:
             why = "; ".join(reasons) or "no debug file"
             dynsym = self._symbols(binary, build_id, "dynsym")
             mini = self._symbols(binary, build_id, "minidebuginfo")
             if mini is not None and mini.sym_starts:  # it holds what .dynsym does not: both are read
-                return Module(label, build_id, mini, "minidebuginfo", reason=why, fallback=dynsym)
+                return Module(label, build_id, mini, "minidebuginfo", reason=why, fallback_loader=lambda: dynsym)
             if dynsym is not None and dynsym.sym_starts:
                 return Module(label, build_id, dynsym, "dynsym", reason=why)
             reasons.append(f"{binary}: no minidebuginfo and no .dynsym functions")
@@ -225,6 +231,7 @@ class Resolver:
             if build_id and info.build_id and info.build_id != build_id:
                 self._warn(f"{debug_file}: build-id {info.build_id}, expected {build_id}: not used")
                 return None
+            from .build import build_index  # pyelftools only when an index is built
             index = build_index(str(debug_file), alt_loader=self._alt_loader(debug_file, info))
         except SplitDebugError as err:
             self._warn(f"{err}; trying the next source")
@@ -266,6 +273,7 @@ class Resolver:
         cached = cache.load(self.options.cache_dir, build_id, kind)
         if cached is not None:
             return cached
+        from .build import build_index, minidebuginfo_image
         try:
             if kind == "minidebuginfo":
                 image = minidebuginfo_image(str(binary))
@@ -280,6 +288,9 @@ class Resolver:
             return None
         cache.store(self.options.cache_dir, build_id, kind, index)
         return index
+
+    def _dynsym_of(self, binary: Path | None, build_id: str | None) -> Callable[[], AddressIndex | None] | None:
+        return (lambda: self._symbols(binary, build_id, "dynsym")) if binary is not None else None
 
     def _warn(self, message: str) -> None:
         if message not in self._warned:

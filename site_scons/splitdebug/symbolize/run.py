@@ -35,8 +35,9 @@ class Symbolizer:
         look = vaddr - 1 if request.return_address and vaddr > 0 else vaddr
         source = module.source
         frames: tuple[Frame, ...] = tuple(module.index.lookup(look))
-        if not frames and module.fallback is not None:  # code the first source does not cover
-            frames = tuple(module.fallback.lookup(look))
+        fallback = module.fallback() if not frames else None
+        if fallback is not None:  # code the first source does not cover
+            frames = tuple(fallback.lookup(look))
             source = "dynsym" if frames else source
         reason = module.reason if frames else (module.reason or f"nothing at {vaddr:#x} in {module.source}")
         return Answer(request, module.label, module.build_id, vaddr, frames, source, reason)
@@ -47,7 +48,7 @@ class Symbolizer:
         if request.kind == "offset":
             return module.index.vaddr_of_offset(request.value)
         if request.kind == "symbol":
-            for index in (module.index, module.fallback):
+            for index in (module.index, module.fallback()):
                 start = index.symbol_address(request.symbol or "") if index is not None else None
                 if start is not None:
                     return start + request.value
