@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import lzma
 import posixpath
+from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -116,9 +117,9 @@ def _index_symbols(elf: ELFFile, index: AddressIndex, names: _Interner, raw: lis
             j = bisect_right(starts, start)
             syms[i] = (start, min(starts[j] if j < len(starts) else limit, limit), nid, limit)
     syms.sort()
-    index.sym_starts = [s for s, _, _, _ in syms]
-    index.sym_ends = [e for _, e, _, _ in syms]
-    index.sym_names = [n for _, _, n, _ in syms]
+    index.sym_starts = array("Q", [s for s, _, _, _ in syms])
+    index.sym_ends = array("Q", [e for _, e, _, _ in syms])
+    index.sym_names = array("i", [n for _, _, n, _ in syms])
 
 
 def _code_ranges(elf: ELFFile) -> list[tuple[int, int]]:
@@ -145,8 +146,10 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
         starts, rows = _cu_rows(lp, file_ids, in_code, line_data, elf.little_endian) if lp is not None else ([], [])
         cu_ranges.extend((lo, hi, len(index.line_starts)) for lo, hi in _die_ranges(dwarf, cu, top)
                          if lo < hi and in_code(lo))
-        index.line_starts.append(starts)
-        index.line_rows.append(rows)
+        index.line_starts.append(array("Q", starts))
+        index.line_file.append(array("i", [r[0] if r is not None else -1 for r in rows]))
+        index.line_line.append(array("I", [r[1] if r is not None else 0 for r in rows]))
+        index.line_col.append(array("I", [r[2] if r is not None else 0 for r in rows]))
         # Walk only what can hold code; DW_AT_sibling lets pyelftools skip the types' subtrees.
         stack: list[tuple[DIE, tuple[Scope, ...]]] = [(top, ())]
         while stack:
@@ -170,10 +173,11 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
                 elif die.has_children and die.tag in WALKED_TAGS:
                     stack.append((die, outer))
     index.chains = [c for c, _ in sorted(chains.items(), key=lambda kv: kv[1])]
-    index.scope_starts, index.scope_chain = _paint(intervals)
+    starts, owners = _paint(intervals)
+    index.scope_starts, index.scope_chain = array("Q", starts), array("i", owners)
     cu_ranges.sort()
-    index.cu_starts = [lo for lo, _, _ in cu_ranges]
-    index.cu_of_range = [cu for _, _, cu in cu_ranges]
+    index.cu_starts = array("Q", [lo for lo, _, _ in cu_ranges])
+    index.cu_of_range = array("i", [cu for _, _, cu in cu_ranges])
     index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
 
 

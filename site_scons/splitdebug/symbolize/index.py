@@ -10,12 +10,13 @@ else its DW_AT_name; where DWARF knows no function, the symbol table names it.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from ..errors import SplitDebugError
 
-INDEX_VERSION = 6  # bump when the pickled shape changes: old cache entries are then rebuilt
+INDEX_VERSION = 7  # bump when the pickled shape changes: old cache entries are then rebuilt
 
 
 class IndexError_(SplitDebugError):
@@ -47,16 +48,19 @@ class AddressIndex:
     names: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     chains: list[tuple[Scope, ...]] = field(default_factory=list)  # outermost first
-    scope_starts: list[int] = field(default_factory=list)
-    scope_chain: list[int] = field(default_factory=list)  # -1: no function here
-    line_starts: list[list[int]] = field(default_factory=list)  # per CU
-    line_rows: list[list[Row]] = field(default_factory=list)
-    cu_starts: list[int] = field(default_factory=list)  # every CU's address ranges, sorted
-    cu_of_range: list[int] = field(default_factory=list)
+    # Arrays, not lists of ints: a cache entry loads as a few byte copies.
+    scope_starts: array[int] = field(default_factory=lambda: array("Q"))
+    scope_chain: array[int] = field(default_factory=lambda: array("i"))  # -1: no function here
+    line_starts: list[array[int]] = field(default_factory=list)  # per CU
+    line_file: list[array[int]] = field(default_factory=list)  # file id, -1: no line here
+    line_line: list[array[int]] = field(default_factory=list)
+    line_col: list[array[int]] = field(default_factory=list)
+    cu_starts: array[int] = field(default_factory=lambda: array("Q"))  # every CU's address ranges, sorted
+    cu_of_range: array[int] = field(default_factory=lambda: array("i"))
     cu_end: int = 0
-    sym_starts: list[int] = field(default_factory=list)
-    sym_ends: list[int] = field(default_factory=list)
-    sym_names: list[int] = field(default_factory=list)
+    sym_starts: array[int] = field(default_factory=lambda: array("Q"))
+    sym_ends: array[int] = field(default_factory=lambda: array("Q"))
+    sym_names: array[int] = field(default_factory=lambda: array("i"))
     loads: list[tuple[int, int, int]] = field(default_factory=list)  # PT_LOAD (vaddr, memsz, offset)
 
     def symbol_at(self, addr: int) -> str | None:
@@ -85,14 +89,13 @@ class AddressIndex:
             return -1, -1
         cu = self.cu_of_range[c]
         i = bisect_right(self.line_starts[cu], addr) - 1
-        return (cu, i) if i >= 0 and self.line_rows[cu][i] is not None else (-1, -1)
+        return (cu, i) if i >= 0 and self.line_file[cu][i] >= 0 else (-1, -1)
 
     def line_at(self, addr: int) -> tuple[str | None, int, int]:
         cu, i = self._row(addr)
-        row = self.line_rows[cu][i] if i >= 0 else None
-        if row is None:
+        if i < 0:
             return None, 0, 0
-        return self.files[row[0]], row[1], row[2]
+        return self.files[self.line_file[cu][i]], self.line_line[cu][i], self.line_col[cu][i]
 
     def row_address(self, addr: int) -> int | None:
         """Where the line row answering `addr` starts (eu-addr2line -i builds its chain there)."""
