@@ -465,3 +465,16 @@ def test_coredump_offsets_of_a_non_pie_executable(tmp_path: Path) -> None:
     log = [f"Module nopie with build-id {bid}", f"#0  0x0000000000{vaddr:x} n/a (nopie + {vaddr - 0x400000:#x})"]
     out = list(symbolize_lines(log, Options(roots=(root,), cache_dir=None)))
     assert re.match(rf"    lib_run at \S+nopie\.c:{marker_line(CRASH_LIB, 'LIB_RUN')}:\d+ \[dwarf\]$", out[2]), out
+
+
+@pytest.mark.parametrize("name", ["inline_c", "cxx_lib"])
+def test_the_die_reader_answers_as_pyelftools(compared: Compared, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dies.py (bytes) and the pyelftools walk it replaces (kept for split DWARF's forms) index alike."""
+    path = str(compared.unstripped[name])
+    fast = build_module.build_index(path)
+    monkeypatch.setattr(build_module, "_readers", lambda dwarf: None)
+    slow = build_module.build_index(path)
+    points = set(fast.scope_starts) | set(slow.scope_starts)
+    points |= {p + 1 for p in points}
+    assert len(points) > 40 and len(fast.chains) > 5  # functions, and calls inlined into them
+    assert [hex(a) for a in sorted(points) if fast.lookup(a) != slow.lookup(a)] == []

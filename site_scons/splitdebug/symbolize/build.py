@@ -17,6 +17,8 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 
 from .demangle import demangle
+from .dies import AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_HIGH_PC, AT_LOW_PC, AT_RANGES, SCOPES, DieReader, \
+    Unit, Unsupported
 from .index import AddressIndex, IndexError_, Row, Scope
 from .lines import line_rows
 
@@ -139,6 +141,7 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
     chains: dict[tuple[Scope, ...], int] = {}
     intervals: list[tuple[int, int, int, int]] = []
     cu_ranges: list[tuple[int, int, int]] = []
+    readers = _readers(dwarf)
     for cu in dwarf.iter_CUs():
         top = cu.get_top_DIE()
         lp = dwarf.line_program_for_CU(cu)
@@ -150,28 +153,14 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
         index.line_file.append(array("i", [r[0] if r is not None else -1 for r in rows]))
         index.line_line.append(array("I", [r[1] if r is not None else 0 for r in rows]))
         index.line_col.append(array("I", [r[2] if r is not None else 0 for r in rows]))
-        # Walk only what can hold code; DW_AT_sibling lets pyelftools skip the types' subtrees.
-        stack: list[tuple[DIE, tuple[Scope, ...]]] = [(top, ())]
-        while stack:
-            parent, outer = stack.pop()
-            for die in parent.iter_children():
-                if die.tag in SCOPE_TAGS:
-                    call_file = die.attributes.get("DW_AT_call_file")
-                    cf = (file_ids[call_file.value] if call_file is not None and 0 <= call_file.value < len(file_ids)
-                          else -1)
-                    name, is_raw = _die_name(die)
-                    if is_raw:
-                        raw.append(name)
-                    chain = outer + ((names(name), cf, _attr_int(die, "DW_AT_call_line"),
-                                      _attr_int(die, "DW_AT_call_column")),)
-                    ranges = [r for r in _die_ranges(dwarf, cu, die) if r[0] < r[1] and in_code(r[0])]
-                    if ranges:
-                        chain_id = chains.setdefault(chain, len(chains))
-                        intervals.extend((lo, hi, len(chain), chain_id) for lo, hi in ranges)
-                    if die.has_children:
-                        stack.append((die, chain))
-                elif die.has_children and die.tag in WALKED_TAGS:
-                    stack.append((die, outer))
+        found = _scopes_fast(readers, dwarf, cu, file_ids, names, raw) if readers else None
+        if found is None:
+            found = _scopes_pyelftools(dwarf, cu, top, file_ids, names, raw)
+        for chain, ranges in found:
+            ranges = [r for r in ranges if r[0] < r[1] and in_code(r[0])]
+            if ranges:
+                chain_id = chains.setdefault(chain, len(chains))
+                intervals.extend((lo, hi, len(chain), chain_id) for lo, hi in ranges)
     index.chains = [c for c, _ in sorted(chains.items(), key=lambda kv: kv[1])]
     starts, owners = _paint(intervals)
     index.scope_starts, index.scope_chain = array("Q", starts), array("i", owners)
@@ -179,6 +168,86 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
     index.cu_starts = array("Q", [lo for lo, _, _ in cu_ranges])
     index.cu_of_range = array("i", [cu for _, _, cu in cu_ranges])
     index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
+
+
+Found = list[tuple[tuple[Scope, ...], list[tuple[int, int]]]]  # (inline chain, its ranges) per scope DIE
+
+
+def _readers(dwarf: Any) -> dict[int, tuple[DieReader, Unit]] | None:
+    """dies.py's reader by unit offset; None when it cannot read this file (pyelftools walks then)."""
+    try:
+        sup = dwarf.supplementary_dwarfinfo
+        reader = DieReader(dwarf, DieReader(sup, None) if sup is not None else None)
+    except Unsupported:
+        return None
+    return {u.offset: (reader, u) for u in reader.units}
+
+
+def _scopes_fast(readers: dict[int, tuple[DieReader, Unit]], dwarf: Any, cu: Any, file_ids: list[int],
+                 names: _Interner, raw: list[str]) -> Found | None:
+    if cu.cu_offset not in readers:
+        return None
+    reader, unit = readers[cu.cu_offset]
+    found: Found = []
+    stack: list[tuple[int, tuple[Scope, ...]]] = []  # (depth, chain) of the open scopes
+    nfiles = len(file_ids)
+    try:
+        for depth, offset, tag, attrs in reader.walk(unit):
+            while stack and stack[-1][0] >= depth:
+                stack.pop()
+            if tag not in SCOPES:
+                continue
+            outer = stack[-1][1] if stack else ()
+            name, is_raw = reader.name(offset, attrs)
+            if is_raw:
+                raw.append(name)
+            cf = attrs.get(AT_CALL_FILE, (0, -1))[1]
+            chain = outer + ((names(name), file_ids[cf] if 0 <= cf < nfiles else -1,
+                              attrs.get(AT_CALL_LINE, (0, 0))[1], attrs.get(AT_CALL_COLUMN, (0, 0))[1]),)
+            stack.append((depth, chain))
+            found.append((chain, _fast_ranges(dwarf, cu, attrs)))
+    except Unsupported:
+        return None
+    return found
+
+
+def _fast_ranges(dwarf: Any, cu: Any, attrs: dict[int, tuple[int, Any]]) -> list[tuple[int, int]]:
+    if AT_LOW_PC in attrs and AT_HIGH_PC in attrs:
+        lo = attrs[AT_LOW_PC][1]
+        form, hi = attrs[AT_HIGH_PC]
+        return [(lo, hi if form == 0x01 else lo + hi)]
+    if AT_RANGES not in attrs:
+        return []
+    form, offset = attrs[AT_RANGES]
+    if form == 0x23:  # rnglistx: split DWARF only
+        return []
+    return _range_list(dwarf, cu, offset)
+
+
+def _scopes_pyelftools(dwarf: Any, cu: Any, top: DIE, file_ids: list[int], names: _Interner,
+                       raw: list[str]) -> Found:
+    """The same walk through pyelftools' DIEs (what dies.py does not decode: split DWARF's forms)."""
+    found: Found = []
+    # Walk only what can hold code; DW_AT_sibling lets pyelftools skip the types' subtrees.
+    stack: list[tuple[DIE, tuple[Scope, ...]]] = [(top, ())]
+    while stack:
+        parent, outer = stack.pop()
+        for die in parent.iter_children():
+            if die.tag in SCOPE_TAGS:
+                call_file = die.attributes.get("DW_AT_call_file")
+                cf = (file_ids[call_file.value] if call_file is not None and 0 <= call_file.value < len(file_ids)
+                      else -1)
+                name, is_raw = _die_name(die)
+                if is_raw:
+                    raw.append(name)
+                chain = outer + ((names(name), cf, _attr_int(die, "DW_AT_call_line"),
+                                  _attr_int(die, "DW_AT_call_column")),)
+                found.append((chain, _die_ranges(dwarf, cu, die)))
+                if die.has_children:
+                    stack.append((die, chain))
+            elif die.has_children and die.tag in WALKED_TAGS:
+                stack.append((die, outer))
+    return found
 
 
 def _section_bytes(sec: Any) -> bytes:
@@ -231,15 +300,19 @@ def _die_ranges(dwarf: Any, cu: Any, die: DIE) -> list[tuple[int, int]]:
         return [(lo, hi)]
     if "DW_AT_ranges" not in attrs:
         return []
-    rl = dwarf.range_lists()
-    if rl is None:
-        return []
     attr = attrs["DW_AT_ranges"]
     if attr.form == "DW_FORM_rnglistx":
         return []  # split DWARF only; gcc writes section offsets in linked files
+    return _range_list(dwarf, cu, attr.value)
+
+
+def _range_list(dwarf: Any, cu: Any, offset: int) -> list[tuple[int, int]]:
+    rl = dwarf.range_lists()
+    if rl is None:
+        return []
     base = _attr_int(cu.get_top_DIE(), "DW_AT_low_pc")
     out = []
-    for entry in rl.get_range_list_at_offset(attr.value, cu=cu):
+    for entry in rl.get_range_list_at_offset(offset, cu=cu):
         if hasattr(entry, "base_address"):
             base = entry.base_address
             continue
