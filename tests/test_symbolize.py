@@ -469,10 +469,14 @@ def test_coredump_offsets_of_a_non_pie_executable(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["inline_c", "cxx_lib"])
 def test_the_die_reader_answers_as_pyelftools(compared: Compared, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """dies.py (bytes) and the pyelftools walk it replaces (kept for split DWARF's forms) index alike."""
+    """dies.py and lines.py (bytes) and the pyelftools walk they replace (kept for split DWARF's forms)
+    index alike: the same functions, inline chains and lines at every scope boundary."""
     path = str(compared.unstripped[name])
     fast = build_module.build_index(path)
-    monkeypatch.setattr(build_module, "_readers", lambda dwarf: None)
+    def unsupported(*args: object) -> None:
+        raise build_module.Unsupported("as for split DWARF")
+
+    monkeypatch.setattr(build_module, "_units_fast", unsupported)
     slow = build_module.build_index(path)
     points = set(fast.scope_starts) | set(slow.scope_starts)
     points |= {p + 1 for p in points}

@@ -17,10 +17,10 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 
 from .demangle import demangle
-from .dies import AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_HIGH_PC, AT_LOW_PC, AT_RANGES, SCOPES, DieReader, \
-    Unit, Unsupported
+from .dies import (AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_COMP_DIR, AT_HIGH_PC, AT_LOW_PC, AT_RANGES,
+                   AT_STMT_LIST, SCOPES, DieReader, Unit, Unsupported)
 from .index import AddressIndex, IndexError_, Row, Scope
-from .lines import line_rows
+from .lines import LineProgram, line_rows
 
 SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine")
 # Where functions and inlined calls are found below a CU; types, variables and parameters are skipped.
@@ -138,24 +138,23 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
         return not code or any(a <= lo < b for a, b in code)
 
     files = _Interner(index.files)
+    units: list[UnitScopes] | None
+    try:
+        units = list(_units_fast(dwarf, line_data, files, names, raw))
+    except (Unsupported, ValueError, IndexError, KeyError):
+        units = None  # what dies.py does not read (split DWARF's forms): pyelftools does
+    if units is None:
+        units = list(_units_pyelftools(dwarf, files, names, raw))
     chains: dict[tuple[Scope, ...], int] = {}
     intervals: list[tuple[int, int, int, int]] = []
     cu_ranges: list[tuple[int, int, int]] = []
-    readers = _readers(dwarf)
-    for cu in dwarf.iter_CUs():
-        top = cu.get_top_DIE()
-        lp = dwarf.line_program_for_CU(cu)
-        file_ids = _file_table(lp, top, files) if lp is not None else []
+    for lp, file_ids, unit_ranges, found in units:
         starts, rows = _cu_rows(lp, file_ids, in_code, line_data, elf.little_endian) if lp is not None else ([], [])
-        cu_ranges.extend((lo, hi, len(index.line_starts)) for lo, hi in _die_ranges(dwarf, cu, top)
-                         if lo < hi and in_code(lo))
+        cu_ranges.extend((lo, hi, len(index.line_starts)) for lo, hi in unit_ranges if lo < hi and in_code(lo))
         index.line_starts.append(array("Q", starts))
         index.line_file.append(array("i", [r[0] if r is not None else -1 for r in rows]))
         index.line_line.append(array("I", [r[1] if r is not None else 0 for r in rows]))
         index.line_col.append(array("I", [r[2] if r is not None else 0 for r in rows]))
-        found = _scopes_fast(readers, dwarf, cu, file_ids, names, raw) if readers else None
-        if found is None:
-            found = _scopes_pyelftools(dwarf, cu, top, file_ids, names, raw)
         for chain, ranges in found:
             ranges = [r for r in ranges if r[0] < r[1] and in_code(r[0])]
             if ranges:
@@ -171,47 +170,60 @@ def _index_dwarf(elf: ELFFile, index: AddressIndex, names: _Interner, raw: list[
 
 
 Found = list[tuple[tuple[Scope, ...], list[tuple[int, int]]]]  # (inline chain, its ranges) per scope DIE
+# per unit: (line program, file ids, the unit's ranges, its scopes)
+UnitScopes = tuple[Any, list[int], list[tuple[int, int]], Found]
 
 
-def _readers(dwarf: Any) -> dict[int, tuple[DieReader, Unit]] | None:
-    """dies.py's reader by unit offset; None when it cannot read this file (pyelftools walks then)."""
-    try:
-        sup = dwarf.supplementary_dwarfinfo
-        reader = DieReader(dwarf, DieReader(sup, None) if sup is not None else None)
-    except Unsupported:
-        return None
-    return {u.offset: (reader, u) for u in reader.units}
+def _units_fast(dwarf: Any, line_data: bytes, files: _Interner, names: _Interner, raw: list[str]
+                ) -> Iterator[UnitScopes]:
+    """Every unit through dies.py and lines.py: no pyelftools DIE, abbrev table or line header."""
+    sup = dwarf.supplementary_dwarfinfo
+    reader = DieReader(dwarf, DieReader(sup, None) if sup is not None else None)
+    strings = {0x1F: reader.line_str, 0x0E: reader.str}
+    for unit in reader.units:
+        attrs = reader.die(unit, unit.die_offset)[3]
+        comp_dir = reader.string(*attrs[AT_COMP_DIR]) if AT_COMP_DIR in attrs else ""
+        lp = (LineProgram(line_data, attrs[AT_STMT_LIST][1], reader.little_endian, strings)
+              if AT_STMT_LIST in attrs and line_data else None)
+        file_ids = _file_table(lp, comp_dir, files) if lp is not None else []
+        base = attrs[AT_LOW_PC][1] if AT_LOW_PC in attrs else 0
+        yield (lp, file_ids, _fast_ranges(reader, unit, attrs, base),
+               _scopes_fast(reader, unit, file_ids, names, raw, base))
 
 
-def _scopes_fast(readers: dict[int, tuple[DieReader, Unit]], dwarf: Any, cu: Any, file_ids: list[int],
-                 names: _Interner, raw: list[str]) -> Found | None:
-    if cu.cu_offset not in readers:
-        return None
-    reader, unit = readers[cu.cu_offset]
+def _units_pyelftools(dwarf: Any, files: _Interner, names: _Interner, raw: list[str]) -> Iterator[UnitScopes]:
+    for cu in dwarf.iter_CUs():
+        top = cu.get_top_DIE()
+        lp = dwarf.line_program_for_CU(cu)
+        comp_dir = _string(top.attributes["DW_AT_comp_dir"].value) if "DW_AT_comp_dir" in top.attributes else ""
+        file_ids = _file_table(lp, comp_dir, files) if lp is not None else []
+        yield lp, file_ids, _die_ranges(dwarf, cu, top), _scopes_pyelftools(dwarf, cu, top, file_ids, names, raw)
+
+
+def _scopes_fast(reader: DieReader, unit: Unit, file_ids: list[int], names: _Interner, raw: list[str],
+                 base: int) -> Found:
     found: Found = []
     stack: list[tuple[int, tuple[Scope, ...]]] = []  # (depth, chain) of the open scopes
     nfiles = len(file_ids)
-    try:
-        for depth, offset, tag, attrs in reader.walk(unit):
-            while stack and stack[-1][0] >= depth:
-                stack.pop()
-            if tag not in SCOPES:
-                continue
-            outer = stack[-1][1] if stack else ()
-            name, is_raw = reader.name(offset, attrs)
-            if is_raw:
-                raw.append(name)
-            cf = attrs.get(AT_CALL_FILE, (0, -1))[1]
-            chain = outer + ((names(name), file_ids[cf] if 0 <= cf < nfiles else -1,
-                              attrs.get(AT_CALL_LINE, (0, 0))[1], attrs.get(AT_CALL_COLUMN, (0, 0))[1]),)
-            stack.append((depth, chain))
-            found.append((chain, _fast_ranges(dwarf, cu, attrs)))
-    except Unsupported:
-        return None
+    for depth, offset, tag, attrs in reader.walk(unit):
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if tag not in SCOPES:
+            continue
+        outer = stack[-1][1] if stack else ()
+        name, is_raw = reader.name(offset, attrs)
+        if is_raw:
+            raw.append(name)
+        cf = attrs.get(AT_CALL_FILE, (0, -1))[1]
+        chain = outer + ((names(name), file_ids[cf] if 0 <= cf < nfiles else -1,
+                          attrs.get(AT_CALL_LINE, (0, 0))[1], attrs.get(AT_CALL_COLUMN, (0, 0))[1]),)
+        stack.append((depth, chain))
+        found.append((chain, _fast_ranges(reader, unit, attrs, base)))
     return found
 
 
-def _fast_ranges(dwarf: Any, cu: Any, attrs: dict[int, tuple[int, Any]]) -> list[tuple[int, int]]:
+def _fast_ranges(reader: DieReader, unit: Unit, attrs: dict[int, tuple[int, Any]], base: int
+                 ) -> list[tuple[int, int]]:
     if AT_LOW_PC in attrs and AT_HIGH_PC in attrs:
         lo = attrs[AT_LOW_PC][1]
         form, hi = attrs[AT_HIGH_PC]
@@ -221,7 +233,7 @@ def _fast_ranges(dwarf: Any, cu: Any, attrs: dict[int, tuple[int, Any]]) -> list
     form, offset = attrs[AT_RANGES]
     if form == 0x23:  # rnglistx: split DWARF only
         return []
-    return _range_list(dwarf, cu, offset)
+    return reader.range_list(unit, offset, base)
 
 
 def _scopes_pyelftools(dwarf: Any, cu: Any, top: DIE, file_ids: list[int], names: _Interner,
@@ -323,10 +335,9 @@ def _range_list(dwarf: Any, cu: Any, offset: int) -> list[tuple[int, int]]:
     return out
 
 
-def _file_table(lp: Any, top: DIE, files: _Interner) -> list[int]:
+def _file_table(lp: Any, comp_dir: str, files: _Interner) -> list[int]:
     """Interned full paths of the line program's files, indexed as DW_AT_call_file and the rows do."""
     version = lp.header["version"]
-    comp_dir = _string(top.attributes["DW_AT_comp_dir"].value) if "DW_AT_comp_dir" in top.attributes else ""
     dirs = [_string(d) for d in lp.header["include_directory"]]
     if version < 5:
         dirs = [comp_dir] + dirs

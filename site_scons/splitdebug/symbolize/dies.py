@@ -1,7 +1,7 @@
 """A .debug_info reader for the index: DIEs decoded with byte arithmetic, only the attributes the index
 reads kept, the subtrees of types skipped by DW_AT_sibling. pyelftools parses every attribute of every
 DIE through construct (70 % of a cold index once the line programs were decoded by hand); pyelftools
-still finds the units, the line programs' headers and the range lists.
+still finds the units' headers and decompresses the sections; lines.py reads the line programs.
 
 Forms that need a unit's str_offsets/addr base (split DWARF's strx/addrx) raise Unsupported: the
 caller then walks with pyelftools instead.
@@ -24,7 +24,9 @@ class Unsupported(Exception):
 AT_SIBLING, AT_NAME, AT_LOW_PC, AT_HIGH_PC, AT_COMP_DIR = 0x01, 0x03, 0x11, 0x12, 0x1B
 AT_ABSTRACT_ORIGIN, AT_SPECIFICATION, AT_RANGES = 0x31, 0x47, 0x55
 AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME = 0x57, 0x58, 0x59, 0x6E, 0x2007
-KEPT = frozenset({AT_SIBLING, AT_NAME, AT_LOW_PC, AT_HIGH_PC, AT_ABSTRACT_ORIGIN, AT_SPECIFICATION, AT_RANGES,
+AT_STMT_LIST = 0x10
+KEPT = frozenset({AT_STMT_LIST, AT_COMP_DIR, AT_SIBLING, AT_NAME, AT_LOW_PC, AT_HIGH_PC, AT_ABSTRACT_ORIGIN,
+                  AT_SPECIFICATION, AT_RANGES,
                   AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME})
 TAG_SUBPROGRAM, TAG_INLINED = 0x2E, 0x1D
 SCOPES = frozenset({TAG_SUBPROGRAM, TAG_INLINED})
@@ -70,6 +72,9 @@ class DieReader:
         self.str = _bytes(dwarf.debug_str_sec)
         self.line_str = _bytes(dwarf.debug_line_str_sec)
         self.order = "little" if dwarf.config.little_endian else "big"
+        self.little_endian = bool(dwarf.config.little_endian)
+        self.ranges = _bytes(dwarf.debug_ranges_sec)
+        self.rnglists = _bytes(dwarf.debug_rnglists_sec)
         self.alt = alt
         self._tables: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
         self.units = [Unit(cu, self._abbrev_table(cu["debug_abbrev_offset"])) for cu in dwarf.iter_CUs()]
@@ -161,6 +166,47 @@ class DieReader:
             else:
                 raise Unsupported(f"unknown form {form:#x}")
         return code, tag, children, attrs, at
+
+    def range_list(self, unit: Unit, offset: int, base: int) -> list[tuple[int, int]]:
+        """A DW_AT_ranges list: .debug_ranges (DWARF < 5) or .debug_rnglists, from the unit's base."""
+        data, size = self.ranges if unit.version < 5 else self.rnglists, unit.address_size
+        out: list[tuple[int, int]] = []
+
+        def addr(at: int) -> int:
+            return int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+
+        at = offset
+        if unit.version < 5:
+            top = (1 << (8 * size)) - 1
+            while True:
+                begin, end = addr(at), addr(at + size)
+                at += 2 * size
+                if begin == 0 and end == 0:
+                    return out
+                if begin == top:
+                    base = end
+                else:
+                    out.append((base + begin, base + end))
+        while True:
+            kind = data[at]
+            at += 1
+            if kind == 0:  # end_of_list
+                return out
+            if kind == 4:  # offset_pair
+                a, at = _uleb(data, at)
+                b, at = _uleb(data, at)
+                out.append((base + a, base + b))
+            elif kind == 5:  # base_address
+                base, at = addr(at), at + size
+            elif kind == 6:  # start_end
+                out.append((addr(at), addr(at + size)))
+                at += 2 * size
+            elif kind == 7:  # start_length
+                start = addr(at)
+                length, at = _uleb(data, at + size)
+                out.append((start, start + length))
+            else:  # the x forms need the unit's .debug_addr base
+                raise Unsupported(f"range list entry {kind}")
 
     def string(self, form: int, value: Any) -> str:
         if form == 0x08:

@@ -90,3 +90,89 @@ class _FileEntry:
 
     def __init__(self, name: bytes, dir_index: int) -> None:
         self.name, self.dir_index = name, dir_index
+
+
+class LineProgram:
+    """A line program's header, read from .debug_line (DWARF 2-5), shaped as pyelftools' LineProgram
+    for line_rows() and the file table: `header[...]`, `program_start_offset`, `program_end_offset`."""
+
+    def __init__(self, data: bytes, at: int, little_endian: bool, strings: dict[int, bytes]) -> None:
+        order: Literal["little", "big"] = "little" if little_endian else "big"
+
+        def u(size: int) -> int:
+            nonlocal at
+            value = int.from_bytes(data[at:at + size], order)
+            at += size
+            return value
+
+        def cstr() -> bytes:
+            nonlocal at
+            end = data.index(b"\0", at)
+            value, at = data[at:end], end + 1
+            return value
+
+        length, offset_size = u(4), 4
+        if length == 0xFFFFFFFF:
+            length, offset_size = u(8), 8
+        self.program_end_offset = at + length
+        version = u(2)
+        if version >= 5:
+            at += 2  # address_size, segment_selector_size
+        header_length = u(offset_size)
+        self.program_start_offset = at + header_length
+        h: dict[str, Any] = {"version": version, "minimum_instruction_length": u(1)}
+        if version >= 4:
+            at += 1  # maximum_operations_per_instruction
+        at += 1  # default_is_stmt
+        h["line_base"] = int.from_bytes(data[at:at + 1], order, signed=True)
+        at += 1
+        h["line_range"], h["opcode_base"] = u(1), u(1)
+        h["standard_opcode_lengths"] = list(data[at:at + h["opcode_base"] - 1])
+        at += h["opcode_base"] - 1
+        if version < 5:
+            dirs = []
+            while data[at]:
+                dirs.append(cstr())
+            at += 1
+            files = []
+            while data[at]:
+                name = cstr()
+                dir_index, at = _uleb(data, at)
+                _, at = _uleb(data, at)
+                _, at = _uleb(data, at)
+                files.append(_FileEntry(name, dir_index))
+        else:
+            def entries() -> list[dict[int, Any]]:
+                nonlocal at
+                formats = []
+                for _ in range(u(1)):
+                    kind, at = _uleb(data, at)
+                    form, at = _uleb(data, at)
+                    formats.append((kind, form))
+                count, at = _uleb(data, at)
+                out = []
+                for _ in range(count):
+                    entry: dict[int, Any] = {}
+                    for kind, form in formats:
+                        if form == 0x08:
+                            entry[kind] = cstr()
+                        elif form in (0x1F, 0x0E):  # line_strp, strp
+                            table = strings[form]
+                            off = u(offset_size)
+                            entry[kind] = table[off:table.index(b"\0", off)]
+                        elif form == 0x0F:
+                            entry[kind], at = _uleb(data, at)
+                        elif form in (0x0B, 0x05, 0x06, 0x07, 0x1E):
+                            entry[kind] = u({0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16}[form])
+                        elif form == 0x09:
+                            size, at = _uleb(data, at)
+                            at += size
+                        else:
+                            raise ValueError(f"line table entry form {form:#x}")
+                    out.append(entry)
+                return out
+
+            dirs = [e.get(1, b"") for e in entries()]  # DW_LNCT_path
+            files = [_FileEntry(e.get(1, b""), e.get(2, 0)) for e in entries()]  # path, directory_index
+        h["include_directory"], h["file_entry"] = dirs, files
+        self.header = h
