@@ -354,7 +354,8 @@ def _file_table(lp: Any, comp_dir: str, files: _Interner) -> list[int]:
 def _cu_rows(lp: Any, file_ids: list[int], in_code: Any, data: bytes, little_endian: bool
              ) -> tuple[list[int], list[Row]]:
     """One CU's line table as libdw sorts it: by address, an end of sequence before the rows at its
-    address (so a row at a sequence's last address still answers), then in sequence order."""
+    address (so a row at a sequence's last address still answers, for the padding after it), then in
+    sequence order; the table's last row always ends it."""
     rows: list[tuple[int, int, int, Row]] = []
     seq: list[tuple[int, int, int, Row]] = []
     nfiles = len(file_ids)
@@ -366,6 +367,8 @@ def _cu_rows(lp: Any, file_ids: list[int], in_code: Any, data: bytes, little_end
                 rows.extend(seq)
             seq = []
     rows.sort()
+    if rows:  # libdw keeps an end of sequence last: past the CU's last address there is no line
+        rows[-1] = rows[-1][:3] + (None,)
     return [addr for addr, _, _, _ in rows], [row for _, _, _, row in rows]
 
 

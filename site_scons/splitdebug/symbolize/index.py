@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SplitDebugError
 
-INDEX_VERSION = 7  # bump when the pickled shape changes: old cache entries are then rebuilt
+INDEX_VERSION = 8  # bump when the pickled shape changes: old cache entries are then rebuilt
 
 
 class IndexError_(SplitDebugError):
