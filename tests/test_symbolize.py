@@ -480,3 +480,21 @@ def test_the_die_reader_answers_as_pyelftools(compared: Compared, name: str, mon
     points |= {p + 1 for p in points}
     assert len(points) > 40 and len(fast.chains) > 5  # functions, and calls inlined into them
     assert [hex(a) for a in sorted(points) if fast.lookup(a) != slow.lookup(a)] == []
+
+
+def test_markup_finds_each_module_by_its_mapping(crash: Crash) -> None:
+    """Two modules mapped (out of order, the library below the program): an absolute PC goes to the
+    module whose mapping holds it, and its vaddr is PC - mapping start + the mapping's vaddr."""
+    root = crash_tree(crash, "debian", "debian", "--package", "crash")
+    prog, lib = crash.build / "crashy", crash.build / "libcrash.so.1"
+    prog_base, lib_base = 0x555555554000, 0x7F0000000000
+    log = [f"{{{{{{module:0:crashy:elf:{read_elf(prog).build_id}}}}}}}",
+           f"{{{{{{mmap:{prog_base + 0x1000:#x}:0x1000:load:0:r-x:0x1000}}}}}}",
+           f"{{{{{{module:1:libcrash.so.1:elf:{read_elf(lib).build_id}}}}}}}",
+           f"{{{{{{mmap:{lib_base:#x}:0x2000:load:1:r-x:0x0}}}}}}",
+           f"{{{{{{bt:0:{lib_base + function_vaddr(lib, 'lib_run'):#x}:pc}}}}}}",
+           f"{{{{{{bt:1:{prog_base + function_vaddr(prog, 'crash_here'):#x}:pc}}}}}}"]
+    out = list(symbolize_lines(log, Options(roots=(root,), cache_dir=None)))
+    answers = [line for line in out if line.startswith("    ")]
+    assert re.match(r"    lib_run at \S+libcrash_so_1\.c:\d+:\d+ \[dwarf\]$", answers[0]), out
+    assert re.match(r"    crash_here at \S+crashy\.c:\d+:\d+ \[dwarf\]$", answers[1]), out
