@@ -35,6 +35,8 @@ SUBCOMMANDS = {
               "Check a staged tree against its policy: what a CI job runs after `split` or an SCons stage."),
     "package": ("package",
                 "Build the distribution's packages, with their debug packages, from a split tree (rpm or deb)."),
+    "symbolize": ("symbolize",
+                  "Turn a crash's addresses into functions and file:line, from the debug trees we lay out."),
 }
 
 

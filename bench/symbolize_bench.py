@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""`splitdebug symbolize` against eu-addr2line on the corpus tree (issue 18's speed goal).
+
+N random code addresses spread over the tree's modules. eu-addr2line runs once per module on the
+unstripped file, its addresses on stdin; splitdebug symbolizes `BUILDID:<id> 0xADDR` lines through the
+split (Debian policy, dwz) tree, once with an empty index cache (cold) and once more (warm). Goals:
+cold <= 3 x eu-addr2line's wall time, warm <= 0.5 x. The answers are compared too (innermost
+function and file:line, and the whole inline chain), every disagreement written to a file.
+
+    bench/symbolize_bench.py [--files 15] [--addresses 10000] [--corpus /work/corpus] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "site_scons"), str(HERE.parent / "tests")]
+
+from corpus import build_tree  # noqa: E402
+from elftools.elf.elffile import ELFFile  # noqa: E402
+from symbolize_helpers import eu_addr2line, ours  # noqa: E402
+
+from splitdebug.elf.read import read_elf  # noqa: E402
+from splitdebug.symbolize import Options  # noqa: E402
+
+
+def read_elf_magic(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def text_range(path: Path) -> tuple[int, int] | None:
+    with open(path, "rb") as f:
+        sec = ELFFile(f).get_section_by_name(".text")
+        return (sec["sh_addr"], sec["sh_size"]) if sec is not None and sec["sh_size"] else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, default=Path("/work/corpus"))
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "splitdebug-bench-symbolize")
+    ap.add_argument("--files", type=int, default=15)
+    ap.add_argument("--addresses", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("-j", type=int, default=2)
+    args = ap.parse_args()
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent / "site_scons"))
+    env.pop("DEBUGINFOD_URLS", None)
+
+    unstripped = build_tree(args.corpus, args.work, args.files, args.j)
+    split = args.work / f"split-{args.files}"
+    if not (split / ".done").exists():
+        shutil.rmtree(split, ignore_errors=True)
+        shutil.copytree(unstripped, split, symlinks=True)
+        subprocess.run([sys.executable, "-m", "splitdebug", "split", "--policy", "debian", "--package", "bench",
+                        "-q", "-j", str(args.j), str(split)], env=env, check=True)
+        (split / ".done").touch()
+
+    modules = {}
+    for p in sorted(unstripped.rglob("*")):
+        if p.is_file() and not p.is_symlink() and read_elf_magic(p) and (r := text_range(p)) is not None:
+            modules[p] = (read_elf(p).build_id, r)
+    rng = random.Random(args.seed)
+    paths = list(modules)
+    wanted: dict[Path, list[int]] = defaultdict(list)
+    order: list[tuple[Path, int]] = []
+    for _ in range(args.addresses):
+        p = rng.choice(paths)
+        lo, size = modules[p][1]
+        a = lo + rng.randrange(size)
+        wanted[p].append(a)
+        order.append((p, a))
+
+    t0 = time.perf_counter()
+    theirs = {p: eu_addr2line(p, addrs) for p, addrs in wanted.items()}
+    eu_wall = time.perf_counter() - t0
+
+    log = args.work / "addresses.log"
+    log.write_text("".join(f"BUILDID:{modules[p][0]} {a:#x}\n" for p, a in order))
+    cache = args.work / "cache"
+    shutil.rmtree(cache, ignore_errors=True)
+    env["XDG_CACHE_HOME"] = str(cache)
+    walls = []
+    outs = []
+    for _ in ("cold", "warm"):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "splitdebug", "symbolize", "--root", str(split),
+                               "--format", "json", str(log)], env=env, capture_output=True, text=True, check=True)
+        walls.append(time.perf_counter() - t0)
+        outs.append(proc.stdout)
+    assert outs[0] == outs[1], "cold and warm runs differ"
+    assert len(outs[1].splitlines()) >= len(order)
+
+    # The answers, in-process from the warm cache: ours, and ours with the inline chain taken where
+    # the line row starts (what eu-addr2line -i does), to tell its quirk from real disagreements.
+    options = Options(roots=(split,), cache_dir=cache / "splitdebug")
+    inner = chains = unexplained = 0
+    report = []
+    for p, addrs in wanted.items():
+        mine, at_row = ours(modules[p][0], addrs, options)
+        for a, t, m, r in zip(addrs, theirs[p], mine, at_row, strict=True):
+            inner += t[0] != m[0]
+            chains += t != m
+            unexplained += t != r
+            if t != m:
+                report.append(f"{p.relative_to(unstripped)} {a:#x}: eu-addr2line {t} / splitdebug {m}"
+                              f"{'' if t == r else ' (UNEXPLAINED)'}")
+    (args.work / "disagreements.txt").write_text("\n".join(report) + "\n")
+    n = len(order)
+    cold, warm = walls
+    print(f"{len(modules)} modules, {n} addresses (load average {os.getloadavg()[0]:.2f})")
+    print(f"eu-addr2line (one process per module): {eu_wall:7.2f} s")
+    print(f"splitdebug symbolize, cold cache:      {cold:7.2f} s = {cold / eu_wall:5.2f} x   goal <= 3 x   "
+          f"{'PASS' if cold <= 3 * eu_wall else 'MISS'}")
+    print(f"splitdebug symbolize, warm cache:      {warm:7.2f} s = {warm / eu_wall:5.2f} x   goal <= 0.5 x "
+          f"{'PASS' if warm <= 0.5 * eu_wall else 'MISS'}")
+    print(f"agreement: innermost frame {100 * (n - inner) / n:.2f} %, "
+          f"whole inline chain {100 * (n - chains) / n:.2f} % "
+          f"({chains} disagreements, {chains - unexplained} of them eu-addr2line's inline chain taken at the line "
+          f"row's start; listed in {args.work / 'disagreements.txt'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

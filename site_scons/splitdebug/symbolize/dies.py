@@ -1,0 +1,278 @@
+"""A .debug_info reader for the index: DIEs decoded with byte arithmetic, only the attributes the index
+reads kept, the subtrees of types skipped by DW_AT_sibling. pyelftools parses every attribute of every
+DIE through construct (70 % of a cold index once the line programs were decoded by hand); pyelftools
+still finds the units' headers and decompresses the sections; lines.py reads the line programs.
+
+Forms that need a unit's str_offsets/addr base (split DWARF's strx/addrx) raise Unsupported: the
+caller then walks with pyelftools instead.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+from typing import Any
+
+from .lines import _sleb, _uleb
+
+
+class Unsupported(Exception):
+    """A shape this reader does not decode; pyelftools does."""
+
+
+# attribute codes and tags the index reads
+AT_SIBLING, AT_NAME, AT_LOW_PC, AT_HIGH_PC, AT_COMP_DIR = 0x01, 0x03, 0x11, 0x12, 0x1B
+AT_ABSTRACT_ORIGIN, AT_SPECIFICATION, AT_RANGES = 0x31, 0x47, 0x55
+AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME = 0x57, 0x58, 0x59, 0x6E, 0x2007
+AT_STMT_LIST = 0x10
+KEPT = frozenset({AT_STMT_LIST, AT_COMP_DIR, AT_SIBLING, AT_NAME, AT_LOW_PC, AT_HIGH_PC, AT_ABSTRACT_ORIGIN,
+                  AT_SPECIFICATION, AT_RANGES,
+                  AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_LINKAGE_NAME, AT_MIPS_LINKAGE_NAME})
+TAG_SUBPROGRAM, TAG_INLINED = 0x2E, 0x1D
+SCOPES = frozenset({TAG_SUBPROGRAM, TAG_INLINED})
+WALKED = frozenset({0x0B, 0x39, 0x02, 0x13, 0x17, 0x1E, 0x32, 0x25})  # lexical block, namespace, class…
+
+FIXED = {0x05: 2, 0x06: 4, 0x07: 8, 0x0B: 1, 0x0C: 1, 0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8, 0x19: 0, 0x1C: 4,
+         0x1E: 16, 0x20: 8, 0x21: 0, 0x24: 8, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4, 0x29: 1, 0x2A: 2, 0x2B: 3,
+         0x2C: 4}
+OFFSET_FORMS = frozenset({0x0E, 0x17, 0x1D, 0x1F, 0x1F20, 0x1F21})  # strp, sec_offset, strp_sup, line_strp, alt
+REF_FORMS = frozenset({0x11, 0x12, 0x13, 0x14, 0x15})
+NEEDS_BASE = frozenset({0x1A, 0x1B, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01, 0x1F02})
+
+Attrs = dict[int, tuple[int, Any]]  # attribute -> (form, value)
+
+
+class Unit:
+    __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs", "cu")
+
+    def __init__(self, cu: Any, abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]]) -> None:
+        self.cu = cu
+        self.offset = cu.cu_offset
+        self.end = cu.cu_offset + cu.size
+        self.die_offset = cu.cu_die_offset
+        self.version = cu["version"]
+        self.address_size = cu["address_size"]
+        self.offset_size = 8 if cu.dwarf_format() == 64 else 4
+        self.abbrevs = abbrevs
+
+
+def _bytes(sec: Any) -> bytes:
+    if sec is None:
+        return b""
+    sec.stream.seek(0)
+    return bytes(sec.stream.read())
+
+
+class DieReader:
+    """One file's .debug_info (and, for dwz's DW_FORM_GNU_*_alt, its multifile's reader)."""
+
+    def __init__(self, dwarf: Any, alt: DieReader | None) -> None:
+        self.info = _bytes(dwarf.debug_info_sec)
+        self.abbrev = _bytes(dwarf.debug_abbrev_sec)
+        self.str = _bytes(dwarf.debug_str_sec)
+        self.line_str = _bytes(dwarf.debug_line_str_sec)
+        self.order = "little" if dwarf.config.little_endian else "big"
+        self.little_endian = bool(dwarf.config.little_endian)
+        self.ranges = _bytes(dwarf.debug_ranges_sec)
+        self.rnglists = _bytes(dwarf.debug_rnglists_sec)
+        self.alt = alt
+        self._tables: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
+        self.units = [Unit(cu, self._abbrev_table(cu["debug_abbrev_offset"])) for cu in dwarf.iter_CUs()]
+        self._starts = [u.offset for u in self.units]
+        self._names: dict[int, tuple[str, bool]] = {}
+
+    def _abbrev_table(self, at: int) -> dict[int, tuple[int, bool, list[tuple[int, int, int]]]]:
+        if at in self._tables:
+            return self._tables[at]
+        start, data, table = at, self.abbrev, {}
+        while True:
+            code, at = _uleb(data, at)
+            if code == 0:
+                break
+            tag, at = _uleb(data, at)
+            children = data[at] != 0
+            at += 1
+            specs = []
+            while True:
+                attr, at = _uleb(data, at)
+                form, at = _uleb(data, at)
+                if attr == 0 and form == 0:
+                    break
+                const = 0
+                if form == 0x21:
+                    const, at = _sleb(data, at)
+                specs.append((attr, form, const))
+            table[code] = (tag, children, specs)
+        self._tables[start] = table
+        return table
+
+    def unit_of(self, offset: int) -> Unit:
+        i = bisect_right(self._starts, offset) - 1
+        if i < 0 or offset >= self.units[i].end:
+            raise Unsupported(f"no unit holds DIE offset {offset:#x}")
+        return self.units[i]
+
+    def die(self, unit: Unit, at: int) -> tuple[int, int, bool, Attrs, int]:
+        """(abbrev code, tag, has children, kept attributes, next offset); code 0 is a null entry."""
+        data = self.info
+        code, at = _uleb(data, at)
+        if code == 0:
+            return 0, 0, False, {}, at
+        tag, children, specs = unit.abbrevs[code]
+        attrs: Attrs = {}
+        for attr, form, const in specs:
+            if form == 0x16:  # indirect
+                form, at = _uleb(data, at)
+            if form in FIXED:
+                size = FIXED[form]
+                if attr in KEPT:
+                    value = const if form == 0x21 else int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+                    attrs[attr] = (form, value + unit.offset if form in REF_FORMS else value)
+                at += size
+            elif form in OFFSET_FORMS:
+                if attr in KEPT:
+                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.offset_size], self.order))  # type: ignore[arg-type]
+                at += unit.offset_size
+            elif form == 0x01:  # addr
+                if attr in KEPT:
+                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.address_size], self.order))  # type: ignore[arg-type]
+                at += unit.address_size
+            elif form == 0x10:  # ref_addr: an offset in .debug_info (an address-sized one in DWARF 2)
+                size = unit.address_size if unit.version == 2 else unit.offset_size
+                if attr in KEPT:
+                    attrs[attr] = (form, int.from_bytes(data[at:at + size], self.order))  # type: ignore[arg-type]
+                at += size
+            elif form in (0x0F, 0x15, 0x22, 0x23):  # udata, ref_udata, loclistx, rnglistx
+                value, at = _uleb(data, at)
+                if attr in KEPT:
+                    attrs[attr] = (form, value + unit.offset if form == 0x15 else value)
+            elif form == 0x0D:  # sdata
+                value, at = _sleb(data, at)
+                if attr in KEPT:
+                    attrs[attr] = (form, value)
+            elif form == 0x08:  # string
+                end = data.index(b"\0", at)
+                if attr in KEPT:
+                    attrs[attr] = (form, data[at:end])
+                at = end + 1
+            elif form in (0x09, 0x18):  # block, exprloc
+                size, at = _uleb(data, at)
+                at += size
+            elif form in (0x0A, 0x03, 0x04):  # block1, block2, block4
+                width = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
+                at += width + int.from_bytes(data[at:at + width], self.order)  # type: ignore[arg-type]
+            elif form in NEEDS_BASE:
+                raise Unsupported(f"form {form:#x} needs a unit's base")
+            else:
+                raise Unsupported(f"unknown form {form:#x}")
+        return code, tag, children, attrs, at
+
+    def range_list(self, unit: Unit, offset: int, base: int) -> list[tuple[int, int]]:
+        """A DW_AT_ranges list: .debug_ranges (DWARF < 5) or .debug_rnglists, from the unit's base."""
+        data, size = self.ranges if unit.version < 5 else self.rnglists, unit.address_size
+        out: list[tuple[int, int]] = []
+
+        def addr(at: int) -> int:
+            return int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+
+        at = offset
+        if unit.version < 5:
+            top = (1 << (8 * size)) - 1
+            while True:
+                begin, end = addr(at), addr(at + size)
+                at += 2 * size
+                if begin == 0 and end == 0:
+                    return out
+                if begin == top:
+                    base = end
+                else:
+                    out.append((base + begin, base + end))
+        while True:
+            kind = data[at]
+            at += 1
+            if kind == 0:  # end_of_list
+                return out
+            if kind == 4:  # offset_pair
+                a, at = _uleb(data, at)
+                b, at = _uleb(data, at)
+                out.append((base + a, base + b))
+            elif kind == 5:  # base_address
+                base, at = addr(at), at + size
+            elif kind == 6:  # start_end
+                out.append((addr(at), addr(at + size)))
+                at += 2 * size
+            elif kind == 7:  # start_length
+                start = addr(at)
+                length, at = _uleb(data, at + size)
+                out.append((start, start + length))
+            else:  # the x forms need the unit's .debug_addr base
+                raise Unsupported(f"range list entry {kind}")
+
+    def string(self, form: int, value: Any) -> str:
+        if form == 0x08:
+            raw = value
+        else:
+            table = {0x0E: self.str, 0x1F: self.line_str}.get(form)
+            if table is None and form == 0x1F21 and self.alt is not None:
+                table = self.alt.str
+            if table is None:
+                raise Unsupported(f"string form {form:#x}")
+            raw = table[value:table.index(b"\0", value)]
+        return bytes(raw).decode("utf-8", "replace")
+
+    def name(self, offset: int, attrs: Attrs) -> tuple[str, bool]:
+        """(name, is a linkage name), following abstract_origin and specification (libdw's integrate)."""
+        chain: list[tuple[DieReader, Attrs]] = [(self, attrs)]
+        reader: DieReader = self
+        for _ in range(16):
+            ref = attrs.get(AT_ABSTRACT_ORIGIN) or attrs.get(AT_SPECIFICATION)
+            if ref is None:
+                break
+            form, target = ref
+            if form == 0x1F20:  # GNU_ref_alt: a DIE of the dwz multifile
+                if reader.alt is None:
+                    raise Unsupported("DW_FORM_GNU_ref_alt without the multifile")
+                reader = reader.alt
+            elif form in (0x1C, 0x24, 0x20):
+                raise Unsupported(f"reference form {form:#x}")
+            attrs = reader.die(reader.unit_of(target), target)[3]
+            chain.append((reader, attrs))
+        for key in (AT_MIPS_LINKAGE_NAME, AT_LINKAGE_NAME):
+            for r, a in chain:
+                if key in a:
+                    return r.string(*a[key]), True
+        for r, a in chain:
+            if AT_NAME in a:
+                return r.string(*a[AT_NAME]), False
+        return "??", False
+
+    def walk(self, unit: Unit) -> Iterator[tuple[int, int, int, Attrs]]:
+        """(depth, offset, tag, attributes) of the scope DIEs and of what may hold them, in order;
+        other subtrees are skipped (by DW_AT_sibling, else by reading through them)."""
+        at, end = unit.die_offset, unit.end
+        code, tag, children, attrs, at = self.die(unit, at)  # the unit's own DIE
+        if not children:
+            return
+        depth, skip_below = 1, 0  # skip_below: inside a subtree we read through without reporting
+        while at < end and depth > 0:
+            offset = at
+            code, tag, children, attrs, at = self.die(unit, at)
+            if code == 0:
+                depth -= 1
+                if skip_below and depth < skip_below:
+                    skip_below = 0
+                continue
+            if skip_below:
+                depth += children
+                continue
+            wanted = tag in SCOPES or tag in WALKED
+            if wanted:
+                yield depth, offset, tag, attrs
+            if children:
+                if wanted:
+                    depth += 1
+                elif AT_SIBLING in attrs:
+                    at = attrs[AT_SIBLING][1]
+                else:
+                    depth += 1
+                    skip_below = depth

@@ -1,0 +1,129 @@
+"""A module's address index: sorted function scopes (with their inline chains), line rows and ELF
+symbols, searched by bisection. Plain lists, so it pickles into the on-disk cache (cache.py) and a warm
+run imports no pyelftools at all; build.py makes it from DWARF.
+
+The answers follow libdw (what `eu-addr2line -f -i -C` prints): the line row is the last row at the
+greatest address not above the one asked, an end-of-sequence row means no line; a function's name is
+its linkage name (demangled) when it has one, through DW_AT_abstract_origin and DW_AT_specification,
+else its DW_AT_name; where DWARF knows no function, the symbol table names it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from ..errors import SplitDebugError
+
+INDEX_VERSION = 8  # bump when the pickled shape changes: old cache entries are then rebuilt
+
+
+class IndexError_(SplitDebugError):
+    """A debug source that cannot be read; the frame degrades to the next source."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One function of an answer; `inlined` frames sit inside the next one."""
+
+    function: str | None
+    file: str | None
+    line: int
+    column: int
+    inlined: bool = False
+
+
+# A scope of a chain: (name id, call file id, call line, call column); the call site is where the
+# scope was inlined into its parent (-1 for an out-of-line function).
+Scope = tuple[int, int, int, int]
+Row = tuple[int, int, int] | None  # a line row: (file id, line, column); None: no line here
+
+
+@dataclass
+class AddressIndex:
+    """Everything needed to answer an address, as plain lists (pickled as is)."""
+
+    version: int = INDEX_VERSION
+    names: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    chains: list[tuple[Scope, ...]] = field(default_factory=list)  # outermost first
+    # Arrays, not lists of ints: a cache entry loads as a few byte copies.
+    scope_starts: array[int] = field(default_factory=lambda: array("Q"))
+    scope_chain: array[int] = field(default_factory=lambda: array("i"))  # -1: no function here
+    line_starts: list[array[int]] = field(default_factory=list)  # per CU
+    line_file: list[array[int]] = field(default_factory=list)  # file id, -1: no line here
+    line_line: list[array[int]] = field(default_factory=list)
+    line_col: list[array[int]] = field(default_factory=list)
+    cu_starts: array[int] = field(default_factory=lambda: array("Q"))  # every CU's address ranges, sorted
+    cu_of_range: array[int] = field(default_factory=lambda: array("i"))
+    cu_end: int = 0
+    sym_starts: array[int] = field(default_factory=lambda: array("Q"))
+    sym_ends: array[int] = field(default_factory=lambda: array("Q"))
+    sym_names: array[int] = field(default_factory=lambda: array("i"))
+    loads: list[tuple[int, int, int]] = field(default_factory=list)  # PT_LOAD (vaddr, memsz, offset)
+
+    def symbol_at(self, addr: int) -> str | None:
+        i = bisect_right(self.sym_starts, addr) - 1
+        while i >= 0 and self.sym_starts[i] <= addr:
+            if addr < self.sym_ends[i]:
+                return self.names[self.sym_names[i]]
+            if i == 0 or self.sym_starts[i - 1] != self.sym_starts[i]:
+                break
+            i -= 1
+        return None
+
+    def symbol_address(self, name: str) -> int | None:
+        """The address of the symbol `name` (for `prog(main+0x1a)`)."""
+        for start, nid in zip(self.sym_starts, self.sym_names, strict=True):
+            if self.names[nid] == name:
+                return start
+        return None
+
+    def _row(self, addr: int) -> tuple[int, int]:
+        """(CU, row index) of the line row answering `addr`, or (-1, -1)."""
+        # The CU is the one whose range starts last at or below the address, as libdwfl's
+        # addrarange takes it (a gap belongs to the range before it), up to the last range's end.
+        c = bisect_right(self.cu_starts, addr) - 1
+        if c < 0 or addr > self.cu_end:
+            return -1, -1
+        cu = self.cu_of_range[c]
+        i = bisect_right(self.line_starts[cu], addr) - 1
+        return (cu, i) if i >= 0 and self.line_file[cu][i] >= 0 else (-1, -1)
+
+    def line_at(self, addr: int) -> tuple[str | None, int, int]:
+        cu, i = self._row(addr)
+        if i < 0:
+            return None, 0, 0
+        return self.files[self.line_file[cu][i]], self.line_line[cu][i], self.line_col[cu][i]
+
+    def row_address(self, addr: int) -> int | None:
+        """Where the line row answering `addr` starts (eu-addr2line -i builds its chain there)."""
+        cu, i = self._row(addr)
+        return self.line_starts[cu][i] if i >= 0 else None
+
+    def lookup(self, addr: int) -> list[Frame]:
+        """Frames for `addr`, innermost first; [] when nothing here knows it."""
+        i = bisect_right(self.scope_starts, addr) - 1
+        chain = self.chains[self.scope_chain[i]] if i >= 0 and self.scope_chain[i] >= 0 else ()
+        file, line, col = self.line_at(addr)
+        if not chain:
+            name = self.symbol_at(addr)
+            if name is None and file is None:
+                return []
+            return [Frame(name, file, line, col)]
+        frames = []
+        for depth in range(len(chain) - 1, -1, -1):
+            name_id, call_file, call_line, call_col = chain[depth]
+            frames.append(Frame(self.names[name_id], file, line, col, inlined=depth > 0))
+            file = self.files[call_file] if call_file >= 0 else None
+            line, col = call_line, call_col
+        return frames
+
+    def vaddr_of_offset(self, offset: int) -> int:
+        """A module-relative address (from the lowest mapped page, as dwfl and systemd print it)."""
+        if not self.loads:
+            return offset
+        return offset + (min(v for v, _, _ in self.loads) & ~0xFFF)
+
+

@@ -1,0 +1,79 @@
+"""The symbolizer as a library: lines in, lines out (a log filter), or one address at a time."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+
+from .index import Frame
+from .inputs import ParseState, Request, parse_line
+from .lookup import Module, Options, Resolver
+from .output import Answer, json_lines, text
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"splitdebug: warning: {message}", file=sys.stderr)
+
+
+class Symbolizer:
+    """Keeps each module's index for the whole run; warnings go to `warn`, once each."""
+
+    def __init__(self, options: Options | None = None, warn: Callable[[str], None] = _stderr_warning) -> None:
+        self.resolver = Resolver(options or Options(), warn)
+        self.state = ParseState()
+
+    def answer(self, request: Request) -> Answer:
+        if request.kind == "unmapped":
+            return Answer(request, "??", None, None, (), "none", "no markup mmap covers this address")
+        module = self.resolver.module(request.build_id, request.path)
+        if module.index is None:
+            return Answer(request, module.label, module.build_id, None, (), "none", module.reason)
+        vaddr = self._vaddr(request, module)
+        if vaddr is None:
+            return Answer(request, module.label, module.build_id, None, (), module.source,
+                          f"no symbol {request.symbol} in {module.label}")
+        look = vaddr - 1 if request.return_address and vaddr > 0 else vaddr
+        source = module.source
+        frames: tuple[Frame, ...] = tuple(module.index.lookup(look))
+        fallback = module.fallback() if not frames else None
+        if fallback is not None:  # code the first source does not cover
+            frames = tuple(fallback.lookup(look))
+            source = "dynsym" if frames else source
+        reason = module.reason if frames else (module.reason or f"nothing at {vaddr:#x} in {module.source}")
+        return Answer(request, module.label, module.build_id, vaddr, frames, source, reason)
+
+    @staticmethod
+    def _vaddr(request: Request, module: Module) -> int | None:
+        assert module.index is not None
+        if request.kind == "offset":
+            return module.index.vaddr_of_offset(request.value)
+        if request.kind == "symbol":
+            for index in (module.index, module.fallback()):
+                start = index.symbol_address(request.symbol or "") if index is not None else None
+                if start is not None:
+                    return start + request.value
+            return None
+        return request.value
+
+    def lines(self, lines: Iterable[str], fmt: str = "text") -> Iterator[str]:
+        """Each input line (text: echoed, followed by its frames; json: only the frames)."""
+        for number, raw in enumerate(lines, 1):
+            line = raw.rstrip("\n")
+            requests = parse_line(line, self.state)
+            if fmt == "text":
+                yield line
+            for request in requests or ():
+                answer = self.answer(request)
+                yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+
+
+def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: str = "text",
+                    warn: Callable[[str], None] = _stderr_warning) -> Iterator[str]:
+    """Filter a log: every line, and after each that names addresses, what they are."""
+    return Symbolizer(options, warn).lines(lines, fmt)
+
+
+def symbolize_address(build_id: str | None, path: str | None, vaddr: int, options: Options | None = None,
+                      warn: Callable[[str], None] = _stderr_warning) -> Answer:
+    """One ELF virtual address of a module named by build-id and/or path."""
+    return Symbolizer(options, warn).answer(Request(vaddr, vaddr, "vaddr", build_id=build_id, path=path))
