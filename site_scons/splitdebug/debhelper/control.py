@@ -1,0 +1,109 @@
+"""debian/control as debhelper reads it: the binary packages, which of them this build makes
+(Architecture against the host, Build-Profiles against DEB_BUILD_PROFILES), and their types."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SplitDebugError
+
+# A field line, a continuation line, a comment, or a blank line: anything else is not deb822.
+_FIELD = re.compile(r"^[^\s:#-][^\s:]*:")
+
+
+@dataclass(frozen=True)
+class BinaryPackage:
+    name: str
+    arch: str        # the Architecture field as written: "any", "all", "amd64 arm64", "linux-any"…
+    package_type: str  # deb, udeb
+    built: bool      # this build makes it (host architecture and build profiles allow it)
+
+    @property
+    def arch_all(self) -> bool:
+        return self.arch == "all"
+
+
+@dataclass(frozen=True)
+class Control:
+    path: Path
+    source: str
+    packages: tuple[BinaryPackage, ...]
+
+    def get(self, name: str) -> BinaryPackage | None:
+        return next((p for p in self.packages if p.name == name), None)
+
+    def selected(self, kind: str) -> list[str]:
+        """debhelper's getpackages: "arch", "indep" or "both", among the packages this build makes."""
+        return [p.name for p in self.packages if p.built and (
+            kind == "both" or (kind == "indep") == p.arch_all)]
+
+
+def read_control(path: Path, host_arch: str, profiles: list[str]) -> Control:
+    """Parse debian/control with python-debian (deb822); refuse what debhelper would refuse."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SplitDebugError(f"{path}: not found (run dh_splitdebug from the source package's top directory)") \
+            from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SplitDebugError(f"{path}: cannot read: {getattr(err, 'strerror', None) or err}") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip() and not line.startswith(("#", " ", "\t")) and not _FIELD.match(line):
+            raise SplitDebugError(f"{path}:{n}: cannot parse: not a field, continuation or comment line")
+    from debian import deb822  # only here: a nostrip run never needs it
+
+    stanzas = list(deb822.Deb822.iter_paragraphs(text.splitlines(), use_apt_pkg=False))
+    if not stanzas or "Source" not in stanzas[0]:
+        raise SplitDebugError(f"{path}: cannot parse: the first stanza has no Source field")
+    packages: list[BinaryPackage] = []
+    for stanza in stanzas[1:]:
+        name = stanza.get("Package", "").strip()
+        arch = " ".join(stanza.get("Architecture", "").split())
+        if not name or not arch:
+            missing = "Package" if not name else "Architecture"
+            raise SplitDebugError(f"{path}: cannot parse: a binary stanza has no {missing} field"
+                                  + (f" ({name})" if name else ""))
+        if any(p.name == name for p in packages):
+            raise SplitDebugError(f"{path}: package {name} is listed twice")
+        ptype = (stanza.get("Package-Type") or stanza.get("XC-Package-Type") or "deb").strip()
+        built = _profiles_allow(stanza.get("Build-Profiles", ""), profiles) and (
+            arch in ("all", "any") or _arch_matches(host_arch, arch.split()))
+        packages.append(BinaryPackage(name, arch, ptype, built))
+    return Control(path, stanzas[0]["Source"].strip(), tuple(packages))
+
+
+def _arch_matches(host: str, wanted: list[str]) -> bool:
+    if host in wanted:
+        return True
+    wildcards = [w for w in wanted if "any" in w]
+    # dpkg's own matching for wildcards (linux-any, any-amd64…), as debhelper's samearch does.
+    return any(subprocess.run(["dpkg-architecture", f"-a{host}", f"-i{w}"], capture_output=True).returncode == 0
+               for w in wildcards)
+
+
+def _profiles_allow(formula: str, active: list[str]) -> bool:
+    """A Build-Profiles formula: <a !b> <c> holds when any group has all its terms true."""
+    groups = re.findall(r"<([^>]*)>", formula)
+    if not groups:
+        return True
+    return any(all((t[1:] not in active) if t.startswith("!") else (t in active) for t in g.split())
+               for g in groups)
+
+
+def host_arch(environ: dict[str, str] | os._Environ[str]) -> tuple[str, str]:
+    """(DEB_HOST_ARCH, DEB_HOST_MULTIARCH): dpkg-buildpackage exports them; else ask dpkg-architecture."""
+    arch, multiarch = environ.get("DEB_HOST_ARCH", ""), environ.get("DEB_HOST_MULTIARCH", "")
+    if arch and multiarch:
+        return arch, multiarch
+    try:
+        out = subprocess.run(["dpkg-architecture", "-qDEB_HOST_ARCH"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        ma = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise SplitDebugError(f"dpkg-architecture: cannot run: {err}") from None
+    return arch or out, multiarch or ma
