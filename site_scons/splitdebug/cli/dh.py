@@ -47,7 +47,7 @@ def _run(argv: list[str]) -> int:
     from ..debhelper.run import check_dirs, run
 
     debian = Path("debian")
-    arch, _ = host_arch(os.environ)
+    arch = host_arch(os.environ)
     control = read_control(debian / "control", arch, os.environ.get("DEB_BUILD_PROFILES", "").split())
     opts = build_options(argv, os.environ, control)
     check_dirs(debian, opts)
