@@ -9,14 +9,12 @@ stripped binaries are written. Links come last, serially.
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import multiprocessing
 import os
 import posixpath
 import signal
 from collections import defaultdict
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,8 +291,12 @@ def _settled(value: tuple[Outcome, list[str]] | BaseException) -> Future[tuple[O
 
 def _process_pool(jobs: int) -> Executor | None:
     """Forked workers, or None where the system cannot give them (no /dev/shm for multiprocessing's
-    semaphores in some build chroots): the split then runs in threads, slower but the same."""
+    semaphores in some build chroots): the split then runs in threads, slower but the same.
+    multiprocessing is imported here, only when a pool is made: a small package never pays for it."""
     try:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_die_with_parent)
     except (OSError, ImportError, NotImplementedError, ValueError):
@@ -303,6 +305,8 @@ def _process_pool(jobs: int) -> Executor | None:
 
 def _die_with_parent() -> None:
     """A forked worker goes when the run does (a killed run leaves no worker writing behind it)."""
+    import ctypes
+
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
