@@ -67,17 +67,21 @@ def make_package(src: Path) -> None:
     subprocess.run(["ar", "rcs", str(archive), str(obj)], check=True)
 
 
-def timed(src: Path, work: Path, commands: list[list[str]], env: dict[str, str], runs: int) -> list[float]:
-    out = []
+def timed(src: Path, work: Path, contenders: list[list[list[str]]], env: dict[str, str],
+          runs: int) -> list[list[float]]:
+    """Wall time of each contender's commands on a fresh copy; runs interleaved, so that a change in
+    the machine's load (other jobs on a shared machine) falls on both alike."""
+    out: list[list[float]] = [[] for _ in contenders]
     for i in range(runs):
-        tree = work / f"run{i}"
-        shutil.rmtree(tree, ignore_errors=True)
-        shutil.copytree(src, tree, symlinks=True)
-        start = time.perf_counter()
-        for argv in commands:
-            subprocess.run(argv, cwd=tree, env=env, check=True, capture_output=True)
-        out.append(time.perf_counter() - start)
-        shutil.rmtree(tree)
+        for n, commands in enumerate(contenders):
+            tree = work / f"run{i}-{n}"
+            shutil.rmtree(tree, ignore_errors=True)
+            shutil.copytree(src, tree, symlinks=True)
+            start = time.perf_counter()
+            for argv in commands:
+                subprocess.run(argv, cwd=tree, env=env, check=True, capture_output=True)
+            out[n].append(time.perf_counter() - start)
+            shutil.rmtree(tree)
     return out
 
 
@@ -91,8 +95,8 @@ def main() -> int:
     make_package(src)
     env = {k: v for k, v in os.environ.items() if k not in ("DEB_BUILD_OPTIONS", "DH_OPTIONS", "DH_VERBOSE")}
     env["PYTHONPATH"] = str(REPO / "site_scons")
-    stock = timed(src, args.work, [["dh_dwz"], ["dh_strip"]], env, args.runs)
-    ours = timed(src, args.work, [[sys.executable, "-m", "splitdebug.cli.dh"]], env, args.runs)
+    stock, ours = timed(src, args.work, [[["dh_dwz"], ["dh_strip"]], [[sys.executable, "-m", "splitdebug.cli.dh"]]],
+                        env, args.runs)
     for name, times in (("dh_dwz && dh_strip", stock), ("dh_splitdebug", ours)):
         print(f"{name:20} median {statistics.median(times):.3f} s  runs " + " ".join(f"{t:.3f}" for t in times))
     print(f"ratio dh_splitdebug / (dh_dwz && dh_strip): {statistics.median(ours) / statistics.median(stock):.2f}")
