@@ -77,9 +77,10 @@ def read_control(path: Path, host_arch: str, profiles: list[str]) -> Control:
 
 
 def _import_deb822() -> Any:
-    """python-debian's deb822, without its encoding guessers: it is given str, decoded here, so
-    charset_normalizer (or chardet) would never run, and importing it costs more than splitting a
-    small package's files (0.05-0.1 s)."""
+    """python-debian's deb822, without its encoding guessers where it can do without them: it is
+    given str, decoded here, so charset_normalizer (or chardet) never runs, and importing it costs
+    more than splitting a small package's files (0.05-0.1 s). bookworm's 0.1.49 imports chardet
+    unconditionally: then it is imported after all."""
     import sys
 
     blocked = [m for m in ("charset_normalizer", "chardet") if m not in sys.modules]
@@ -87,10 +88,18 @@ def _import_deb822() -> Any:
         sys.modules[m] = None  # type: ignore[assignment]  # makes `import m` raise ImportError
     try:
         from debian import deb822
+        return deb822
+    except ImportError:
+        pass
     finally:
         for m in blocked:
             if sys.modules.get(m, 0) is None:
                 del sys.modules[m]
+    try:
+        from debian import deb822
+    except ImportError as err:
+        raise SplitDebugError(f"python-debian is needed to read debian/control (apt-get install python3-debian): "
+                              f"{err}") from None
     return deb822
 
 
