@@ -1,7 +1,8 @@
 """Real Debian source packages built with `dpkg-buildpackage -us -uc`: stock (dh_dwz + dh_strip) against
 dh_splitdebug, with the exact debian/rules snippets README.md shows. libyaml always (about 2 minutes of
 builds, shared between the tests); lua5.4 (programs, a library, a -dev with a static archive and a legacy
--dbg package) only with SPLITDEBUG_FULL=1, its builds take several minutes."""
+-dbg package) only with SPLITDEBUG_FULL=1, its builds take several minutes. And this repository's own
+debian/: python3-splitdebug and dh-splitdebug, lintian-clean, enough for a build with no checkout."""
 
 from __future__ import annotations
 
@@ -209,6 +210,64 @@ def test_noautodbgsym_builds_no_dbgsym(yaml_stock: Build, tmp_path: Path) -> Non
     assert listing(debs["libyaml-0-2"]) == listing(yaml_stock.debs()["libyaml-0-2"])
     lib = next((extract_deb(debs["libyaml-0-2"], tmp_path / "root") / f"usr/lib/{MA}").glob("libyaml-0.so.2.*"))
     assert has_section(lib, ".gnu_debuglink") and not has_section(lib, ".debug_info")
+
+
+# --- this repository as Debian packages: python3-splitdebug and dh-splitdebug ---
+
+CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # the system python3 (a build chroot's), not a pyenv or venv one
+
+
+@pytest.fixture(scope="module")
+def own_debs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's files (tracked and new, as git sees them) built with dpkg-buildpackage."""
+    out = tmp_path_factory.mktemp("own-debs")
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, names):
+        src, dest = REPO / name, out / "splitdebug" / name
+        if src.is_symlink() or src.is_file():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest, follow_symlinks=False)
+    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=out / "splitdebug",
+                          env={"PATH": CLEAN_PATH, "HOME": str(out), "LANG": "C.UTF-8"},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return out
+
+
+def test_own_packages_are_lintian_clean(own_debs: Path) -> None:
+    debs = {p.name.split("_")[0]: p for p in own_debs.glob("*.deb")}
+    assert set(debs) == {"python3-splitdebug", "dh-splitdebug"}
+    assert "dh-sequence-splitdebug" in subprocess.run(["dpkg-deb", "-f", str(debs["dh-splitdebug"]), "Provides"],
+                                                      capture_output=True, text=True).stdout
+    proc = subprocess.run(["lintian", "--no-cfg", "-I", *map(str, debs.values())], capture_output=True, text=True)
+    assert [line for line in proc.stdout.splitlines() if line[:2] in ("E:", "W:", "I:")] == []
+
+
+def test_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: Build, tmp_path: Path) -> None:
+    """The two .debs unpacked into a root, the system python3, a clean environment and a directory
+    outside the checkout: `dh $@ --with splitdebug` finds the addon and dh_splitdebug there."""
+    root = tmp_path / "installed"
+    for deb in own_debs.glob("*.deb"):
+        extract_deb(deb, root)
+    env = {"PATH": f"{root}/usr/bin:{CLEAN_PATH}", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+           "PYTHONPATH": str(root / "usr/lib/python3/dist-packages"), "PERL5LIB": str(root / "usr/share/perl5")}
+    assert shutil.which("dh_splitdebug", path=env["PATH"]) == str(root / "usr/bin/dh_splitdebug")
+    where = subprocess.run(["python3", "-c", "import splitdebug; print(splitdebug.__file__)"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(root / "usr/lib/python3/dist-packages/")), where
+    work = tmp_path / "build"
+    shutil.copytree(corpus_source("libyaml"), work / "src", symlinks=True)
+    rules = work / "src/debian/rules"
+    rules.write_text(with_addon(rules.read_text()))
+    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B"], cwd=work / "src", env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "dh_splitdebug -a" in proc.stdout
+    ours = Build(work, work / "src").debs()
+    assert set(ours) == {"libyaml-0-2", "libyaml-0-2-dbgsym", "libyaml-dev"}
+    for name in ours:
+        assert listing(ours[name]) == listing(yaml_stock.debs()[name]), name
 
 
 # --- lua5.4 (SPLITDEBUG_FULL=1): its own override `dh_strip --dbg-package=liblua5.4-0-dbg` ---
