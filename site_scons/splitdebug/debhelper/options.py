@@ -103,9 +103,7 @@ def build_options(argv: list[str], environ: dict[str, str] | os._Environ[str], c
             if control.get(name) is None:
                 raise SplitDebugError(f"package {name} is not listed in {control.path}")
         packages, nothing_asked = _selection(control, ns.select)
-        if not packages and not nothing_asked:
-            packages = []  # asked for packages this build does not make: nothing to do, as debhelper
-        elif not packages:
+        if nothing_asked:  # -a/-i/-p naming only packages this build does not make: nothing to do
             packages = control.selected("both")
         excluded = set(ns.no_package) | internal_excluded
         packages = [p for p in dict.fromkeys(packages) if p not in excluded]
