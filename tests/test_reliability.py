@@ -156,7 +156,9 @@ def test_no_process_pool_falls_back_to_threads(tmp_path: Path, monkeypatch: pyte
     def no_semaphores(*_: object, **__: object) -> None:
         raise OSError(38, "Function not implemented")  # what sem_open says there
 
-    monkeypatch.setattr(tree, "ProcessPoolExecutor", no_semaphores)
+    import concurrent.futures  # split imports the pool class only when it makes one (start-up)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_semaphores)
     root = tmp_path / "root"
     for i in range(5):
         compile_c(root / f"usr/bin/prog{i}", PROGRAM + f"const char *which = \"{i}\";\n")

@@ -18,7 +18,7 @@ FLOORS = {
     "policy": 1, "elf": 1,
     "layout": 2,
     "tree": 3, "exports": 3,
-    "check": 4, "package": 4, "symbolize": 4,
+    "check": 4, "package": 4, "symbolize": 4, "debhelper": 4,
     "scons": 5, "cli": 5,
     "__main__": 6,
 }
@@ -187,6 +187,8 @@ def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
                     "--target", str(target), str(src)], check=True, capture_output=True)
     assert (target / "splitdebug" / "configs" / "debian.yaml").is_file()
     assert (target / "splitdebug" / "check" / "schema.json").is_file()
+    for command in ("splitdebug", "dh_splitdebug"):  # [project.scripts]: what bootstrap puts on PATH
+        assert (target / "bin" / command).is_file()
     root = tmp_path / "root"
     (root / "usr/bin").mkdir(parents=True)
     subprocess.run(["gcc", "-g", "-Wl,--build-id", "-o", str(root / "usr/bin/prog"), "-x", "c", "-"],
@@ -196,6 +198,9 @@ def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
         proc = subprocess.run([sys.executable, "-m", "splitdebug", *argv], cwd=tmp_path, env=env,
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, str(target / "bin/dh_splitdebug"), "--help"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "dh_dwz and dh_strip" in proc.stdout, proc.stderr
     proc = subprocess.run([sys.executable, "-c", "import splitdebug.check as c; print(c.SCHEMA_FILE)"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     assert proc.stdout.startswith(str(target))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def _skip_dirs(stage_root: StageRoot, policy: Policy) -> set[Path]:
     return {Path(os.path.abspath(d)) for d in dirs}
 
 
-def scan_tree(stage_root: StageRoot, policy: Policy) -> Scan:
+def scan_tree(stage_root: StageRoot, policy: Policy, exclude: Callable[[Path], bool] | None = None) -> Scan:
+    """`exclude`: paths (files, and directories with all they hold) left alone, as debhelper's -X."""
     root = stage_root.root
     scan = Scan()
     skip = _skip_dirs(stage_root, policy)
@@ -55,9 +57,13 @@ def scan_tree(stage_root: StageRoot, policy: Policy) -> Scan:
     for dirpath, dirnames, filenames in fs.walk(root, onerror=lambda e: scan.errors.append(
             f"{e.filename}: cannot read directory: {e.strerror}")):
         here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if Path(os.path.abspath(here / d)) not in skip)
+        dirnames[:] = sorted(d for d in dirnames if Path(os.path.abspath(here / d)) not in skip
+                             and not (exclude and exclude(here / d)))
         for name in sorted(filenames + [d for d in dirnames if (here / d).is_symlink()]):
             p = here / name
+            if exclude and exclude(p):
+                scan.skipped.append((p, "excluded"))
+                continue
             try:
                 st = p.lstat()
             except OSError as err:

@@ -9,14 +9,12 @@ stripped binaries are written. Links come last, serially.
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import multiprocessing
 import os
 import posixpath
 import signal
 from collections import defaultdict
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,11 +103,12 @@ def _with_alias_links(policy: Policy, c: Candidate, pkg: PackageInfo, placed: Pl
 
 
 def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs: int,
-               tools: rewrite.Tools, source_root: Path | None = None, processes: bool = False) -> Report:
+               tools: rewrite.Tools, source_root: Path | None = None, processes: bool = False,
+               exclude: Callable[[Path], bool] | None = None) -> Report:
     """Split every candidate; with `source_root`, DWARF paths under it are rewritten to the
     policy's source_dir first (debugedit) and the sources named are copied into the tree.
     `processes`: the caller has no threads of its own (the command line), so forked workers may
-    split; else threads do (SCons)."""
+    split; else threads do (SCons). `exclude`: paths left alone (debhelper's -X)."""
     layout.check_package_fields(policy, pkg)
     missing = tools.missing(policy)
     if missing:
@@ -121,7 +120,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     for leftover in stage.sweep_leftovers(stage_root.root):
         scan_note = f"{stage_root.image_path(leftover)}: removed what an interrupted run left"
         report_notes.append(scan_note)
-    scan = scan_tree(stage_root, policy)
+    scan = scan_tree(stage_root, policy, exclude)
     report = Report(skipped=[(stage_root.image_path(p), r) for p, r in scan.skipped],
                     warnings=report_notes + list(scan.warnings), errors=list(scan.errors))
     if scan.errors:
@@ -293,8 +292,12 @@ def _settled(value: tuple[Outcome, list[str]] | BaseException) -> Future[tuple[O
 
 def _process_pool(jobs: int) -> Executor | None:
     """Forked workers, or None where the system cannot give them (no /dev/shm for multiprocessing's
-    semaphores in some build chroots): the split then runs in threads, slower but the same."""
+    semaphores in some build chroots): the split then runs in threads, slower but the same.
+    multiprocessing is imported here, only when a pool is made: a small package never pays for it."""
     try:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_die_with_parent)
     except (OSError, ImportError, NotImplementedError, ValueError):
@@ -303,6 +306,8 @@ def _process_pool(jobs: int) -> Executor | None:
 
 def _die_with_parent() -> None:
     """A forked worker goes when the run does (a killed run leaves no worker writing behind it)."""
+    import ctypes
+
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
