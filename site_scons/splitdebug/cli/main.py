@@ -35,6 +35,8 @@ SUBCOMMANDS = {
               "Check a staged tree against its policy: what a CI job runs after `split` or an SCons stage."),
     "package": ("package",
                 "Build the distribution's packages, with their debug packages, from a split tree (rpm or deb)."),
+    "find-debuginfo": ("find_debuginfo",
+                       "A drop-in for rpm's find-debuginfo: `%global __find_debuginfo splitdebug find-debuginfo`."),
 }
 
 
@@ -60,8 +62,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
     try:
+        if argv and argv[0] in SUBCOMMANDS and getattr(subcommand(argv[0]), "RAW_ARGV", False):
+            raw: int = subcommand(argv[0]).execute_argv(argv[1:])  # its own grammar (find-debuginfo's)
+            return raw
+        args = build_parser(argv).parse_args(argv)
         code: int = subcommand(args.command).execute(args)
         return code
     except SplitDebugError as err:
