@@ -51,7 +51,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"splitdebug {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
-    for name, (_, summary) in SUBCOMMANDS.items():
+    for name, (_, text) in SUBCOMMANDS.items():
+        summary = text.replace("%", "%%")  # argparse %-formats help ("%global …")
         if argv is None or name == chosen:
             module = subcommand(name)
             module.configure_parser(sub.add_parser(name, help=summary, description=module.__doc__))
