@@ -1,0 +1,211 @@
+"""Acceptance of `splitdebug find-debuginfo` inside the real rpmbuild: a real upstream tarball (zlib, from
+../shared/corpus/fetch.sh) with a plain Fedora-style spec using rpm's stock `%debug_package`, built with
+stock find-debuginfo and with the README's `%__find_debuginfo` line, in the same _topdir (debugedit hashes
+the build directory's path into the re-seeded build-ids). Every rpm: the same files (`rpm -qlp`), provides
+(`debuginfo(build-id) = …`), requires and recommends, apart from the README's listed differences; the
+same build-ids; gdb reads the unpacked packages. Once more with `%_debuginfo_subpackages`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, SITE_SCONS, resolves
+from distro_helpers import altlink, extract_rpm, gdb
+from splitdebug.elf import read as elfread
+
+pytestmark = pytest.mark.skipif(shutil.which("rpmbuild") is None or not os.access("/usr/bin/find-debuginfo", os.X_OK),
+                                reason="rpmbuild and find-debuginfo (debugedit) needed")
+CORPUS = Path(os.environ.get("SPLITDEBUG_CORPUS", REPO.parent / "corpus"))
+FETCH = REPO.parent / "shared/corpus/fetch.sh"
+NVR = "1.2.13-1"
+
+# A Fedora-style spec; the macros below are Fedora's defaults (redhat-rpm-config), which Debian's rpm lacks.
+SPEC = """\
+{snippet}
+Name: zlib
+Version: 1.2.13
+Release: 1
+Summary: zlib compression library
+License: Zlib
+Source0: {tarball}
+%global _debugsource_packages 1
+%global _include_minidebuginfo 1
+%global _find_debuginfo_dwz_opts --run-dwz
+%global _build_id_links compat
+
+%description
+The zlib compression library.
+
+%package tools
+Summary: minigzip, built against the shared library
+Requires: zlib = %{{version}}-%{{release}}
+%description tools
+minigzip.
+
+%debug_package
+
+%prep
+%setup -q -n {topdir}
+
+%build
+CFLAGS="-O2 -g" ./configure --prefix=/usr --libdir=/usr/lib64
+make %{{?_smp_mflags}}
+
+%install
+make install DESTDIR=%{{buildroot}}
+install -D -m 755 minigzipsh %{{buildroot}}/usr/bin/minigzip
+
+%files
+/usr/lib64/libz.so*
+/usr/lib64/libz.a
+/usr/lib64/pkgconfig/zlib.pc
+/usr/include/*.h
+/usr/share/man/man3/zlib.3*
+
+%files tools
+/usr/bin/minigzip
+"""
+
+
+def readme_snippet() -> str:
+    """The first ```spec block of README.md's "From an rpm spec" section, exactly as shown."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### From an rpm spec"):]
+    match = re.search(r"```spec\n(.*?)```", section, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    found = sorted(CORPUS.glob("zlib_*.orig.tar.*"))
+    if not found and FETCH.is_file():
+        subprocess.run(["sh", str(FETCH), str(CORPUS)], env=dict(os.environ, PKGS="zlib"), capture_output=True)
+        found = sorted(CORPUS.glob("zlib_*.orig.tar.*"))
+    if not found:
+        pytest.skip(f"no zlib tarball in {CORPUS} (run ../shared/corpus/fetch.sh {CORPUS})")
+    return found[0]
+
+
+@dataclass(frozen=True)
+class Build:
+    rpms: dict[str, Path]  # package name -> rpm
+    root: Path             # every rpm unpacked into one root
+    log: str
+
+
+def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str) -> Build:
+    """Build the spec in base/top (shared by every build, see the module's docstring); keep the rpms."""
+    top = base / "top"
+    (top / "SOURCES").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(tarball, top / "SOURCES" / tarball.name)
+    topdir = subprocess.run(["tar", "tf", str(tarball)], capture_output=True, text=True,
+                            check=True).stdout.split("/", 1)[0]
+    spec = base / f"{name}.spec"
+    spec.write_text(SPEC.format(snippet=snippet, tarball=tarball.name, topdir=topdir))
+    bindir = base / "bin"  # `splitdebug` on PATH, as an installed one would be
+    bindir.mkdir(exist_ok=True)
+    wrapper = bindir / "splitdebug"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={SITE_SCONS} exec python3 -m splitdebug "$@"\n')
+    wrapper.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RPM_")}
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    argv = ["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}"]
+    for d in defines:
+        argv += ["--define", d]
+    proc = subprocess.run([*argv, str(spec)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    out = base / name
+    shutil.move(top / "RPMS", out)
+    rpms = {p.name.removesuffix(f"-{NVR}.x86_64.rpm"): p for p in out.rglob("*.rpm")}
+    root = base / f"{name}-root"
+    for rpm in rpms.values():
+        extract_rpm(rpm, root)
+    return Build(rpms, root, proc.stdout + proc.stderr)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory, tarball: Path) -> dict[str, Build]:
+    base = tmp_path_factory.mktemp("rpmfdi")
+    return {"stock": rpmbuild(base, tarball, "stock", ""),
+            "ours": rpmbuild(base, tarball, "ours", readme_snippet())}
+
+
+def query(rpm: Path, *what: str) -> list[str]:
+    return subprocess.run(["rpm", "-qp", *what, str(rpm)], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def unused_multifiles(root: Path) -> set[str]:
+    """dwz multifiles no debug file of the tree refers to (find-debuginfo ships them; we remove them)."""
+    dwz = root / "usr/lib/debug/.dwz"
+    if not dwz.is_dir():
+        return set()
+    used = {os.path.basename(name) for p in (root / "usr/lib/debug").rglob("*.debug") if not p.is_symlink()
+            if (name := altlink(p)) is not None}
+    unused = {f"/usr/lib/debug/.dwz/{p.name}" for p in dwz.iterdir() if p.name not in used}
+    return unused | ({"/usr/lib/debug/.dwz"} if unused and not used else set())
+
+
+def compare(stock: Build, ours: Build) -> None:
+    assert "splitdebug find-debuginfo:" in ours.log and "splitdebug find-debuginfo:" not in stock.log
+    assert set(ours.rpms) == set(stock.rpms)
+    unused = unused_multifiles(stock.root)
+    for name, rpm in stock.rpms.items():
+        assert query(ours.rpms[name], "-l") == [p for p in query(rpm, "-l") if p not in unused], name
+        for what in ("--provides", "--requires", "--recommends", "--suggests", "--conflicts"):
+            theirs = query(rpm, what)
+            if what == "--requires" and unused and name.endswith("-debuginfo") and name != "zlib-debuginfo":
+                # rpm makes a sub-package's -debuginfo require the main one when that ships a dwz
+                # multifile: find-debuginfo's unused one does; ours is removed (README).
+                theirs.remove(f"zlib-debuginfo(x86-64) = {NVR}")
+            assert query(ours.rpms[name], what) == theirs, (name, what)
+    # The same build-ids, in the shipped binaries and the debug files alike.
+    for image in ("usr/lib64/libz.so.1.2.13", "usr/bin/minigzip", f"usr/lib/debug/usr/bin/minigzip-{NVR}.x86_64.debug",
+                  f"usr/lib/debug/usr/lib64/libz.so.1.2.13-{NVR}.x86_64.debug"):
+        theirs, mine = elfread.read_elf(stock.root / image).build_id, elfread.read_elf(ours.root / image).build_id
+        assert mine is not None and mine == theirs, image
+    provides = query(ours.rpms["zlib-debuginfo"], "--provides")
+    assert f"debuginfo(build-id) = {elfread.read_elf(ours.root / 'usr/lib64/libz.so.1.2.13').build_id}" in provides
+
+
+def test_stock_debug_package_with_our_find_debuginfo(builds: dict[str, Build]) -> None:
+    stock, ours = builds["stock"], builds["ours"]
+    assert set(stock.rpms) == {"zlib", "zlib-tools", "zlib-debuginfo", "zlib-debugsource"}
+    compare(stock, ours)
+    # Shipped binaries stripped, with minidebuginfo; the debug file found by build-id; sources shipped.
+    lib = ours.root / "usr/lib64/libz.so.1.2.13"
+    info = elfread.read_elf(lib)
+    assert info.section(".symtab") is None and info.section(".gnu_debugdata") is not None
+    assert info.section(".debug_info") is None
+    src = ours.root / f"usr/src/debug/zlib-{NVR}.x86_64"
+    assert (src / "deflate.c").is_file() and (src / "test/minigzip.c").is_file()
+
+
+def test_gdb_reads_the_unpacked_packages(builds: dict[str, Build]) -> None:
+    root = builds["ours"].root
+    debug_dir = root / "usr/lib/debug"
+    src = root / f"usr/src/debug/zlib-{NVR}.x86_64"
+    out = gdb(root / "usr/lib64/libz.so.1.2.13", debug_dir, "info line deflateInit2_",
+              f"set substitute-path /usr/src/debug/zlib-{NVR}.x86_64 {src}", "list deflateInit2_")
+    assert resolves(out, "deflate"), out
+    assert "deflateInit2_" in out.split("starts at address", 1)[1], out  # `list` printed the shipped source
+    out = gdb(root / "usr/bin/minigzip", debug_dir, "info line gz_compress")
+    assert resolves(out, "minigzip"), out
+
+
+def test_debuginfo_subpackages(builds: dict[str, Build], tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.mktemp("rpmfdi-sub")
+    sub = "_debuginfo_subpackages 1"
+    stock = rpmbuild(base, tarball, "stock", "", sub)
+    ours = rpmbuild(base, tarball, "ours", readme_snippet(), sub)
+    assert "zlib-tools-debuginfo" in stock.rpms
+    compare(stock, ours)
+    assert any("minigzip" in p for p in query(ours.rpms["zlib-tools-debuginfo"], "-l"))
