@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SITE_SCONS, resolves
+from conftest import REPO, SITE_SCONS, env_with_package, resolves, run_cli
 from distro_helpers import altlink, extract_rpm, gdb
 from splitdebug.elf import read as elfread
 
@@ -61,6 +61,7 @@ make %{{?_smp_mflags}}
 %install
 make install DESTDIR=%{{buildroot}}
 install -D -m 755 minigzipsh %{{buildroot}}/usr/bin/minigzip
+{install_extra}
 
 %files
 /usr/lib64/libz.so*
@@ -101,7 +102,7 @@ class Build:
     log: str
 
 
-def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str) -> Build:
+def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str, install_extra: str = "") -> Build:
     """Build the spec in base/top (shared by every build, see the module's docstring); keep the rpms."""
     top = base / "top"
     (top / "SOURCES").mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str) 
     topdir = subprocess.run(["tar", "tf", str(tarball)], capture_output=True, text=True,
                             check=True).stdout.split("/", 1)[0]
     spec = base / f"{name}.spec"
-    spec.write_text(SPEC.format(snippet=snippet, tarball=tarball.name, topdir=topdir))
+    spec.write_text(SPEC.format(snippet=snippet, tarball=tarball.name, topdir=topdir, install_extra=install_extra))
     bindir = base / "bin"  # `splitdebug` on PATH, as an installed one would be
     bindir.mkdir(exist_ok=True)
     wrapper = bindir / "splitdebug"
@@ -209,3 +210,32 @@ def test_debuginfo_subpackages(builds: dict[str, Build], tarball: Path, tmp_path
     assert "zlib-tools-debuginfo" in stock.rpms
     compare(stock, ours)
     assert any("minigzip" in p for p in query(ours.rpms["zlib-tools-debuginfo"], "-l"))
+
+
+def check(root: Path) -> tuple[int, str, str]:
+    env = {k: v for k, v in env_with_package().items() if not k.startswith("RPM_")}
+    proc = run_cli("check", "--policy", "redhat", root, env=env)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_check_on_the_unpacked_rpms(builds: dict[str, Build]) -> None:
+    """No flags, no RPM_* variables: version-release.arch read from the tree. rpm's dangling compat link
+    (brp-elfperms took the library's execute bit, so rpm made no /usr/lib/.build-id link) is a warning."""
+    for who in ("stock", "ours"):
+        code, out, err = check(builds[who].root)
+        assert code == 0, out + err
+        assert err == ("splitdebug: check: version=1.2.13 release=1 arch=x86_64, read from the debug file "
+                       f"/usr/lib/debug/usr/bin/minigzip-{NVR}.x86_64.debug\n")
+        assert re.search(r"^warning SD501 .*/usr/lib64/libz.so.1.2.13, which has no execute bit", out, re.M), out
+        assert re.search(r"^warning SD503 dangling-symlink /usr/lib/debug/.build-id/", out, re.M), out
+
+
+def test_check_reports_a_library_brp_strip_stripped(tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Installed 0644, the library is left alone by find-debuginfo and stripped by brp-strip (strip -g):
+    its debug info is lost, and check says so."""
+    base = tmp_path_factory.mktemp("rpmfdi-0644")
+    stock = rpmbuild(base, tarball, "stock", "", install_extra="chmod 0644 %{buildroot}/usr/lib64/libz.so.1.2.13")
+    assert not any("libz.so" in p for p in query(stock.rpms["zlib-debuginfo"], "-l"))
+    code, out, err = check(stock.root)
+    assert code == 1, out + err
+    assert re.search(r"^error SD\d+ \S+ /usr/lib64/libz.so.1.2.13: ", out, re.M), out

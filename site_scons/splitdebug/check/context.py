@@ -50,6 +50,8 @@ class Context:
     pairings: list[Pairing] = field(default_factory=list)
     policy_links: set[str] = field(default_factory=set)  # image paths of links the policy asks for
     referenced: set[Key] = field(default_factory=set)  # debug files some binary's layout leads to
+    # Links to a binary without an execute bit: rpm makes none (brp-elfperms clears libraries' bit).
+    not_made_by_rpm: set[str] = field(default_factory=set)
 
     @property
     def model(self) -> TreeModel:

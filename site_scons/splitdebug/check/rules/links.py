@@ -39,6 +39,12 @@ def rule_policy_links(ctx: Context) -> Iterator[Finding]:
 
 def _check_link(ctx: Context, link: Link, owner: str) -> Iterator[Finding]:
     entry = ctx.model.entries.get(link.path)
+    if entry is None and _to_file_without_exec_bit(ctx, link, owner):
+        # rpm links only files with an execute bit, and brp-elfperms takes it off shared libraries.
+        ctx.not_made_by_rpm.add(link.path)
+        yield finding("SD501", link.path, f"missing; the policy wants a symlink to {link.target} (for {owner}, "
+                                          "which has no execute bit: rpm makes no build-id link to it)", WARNING)
+        return
     if entry is None or entry.kind != "link":
         what = "missing" if entry is None else f"a {entry.kind}, not a symlink"
         yield finding("SD501", link.path, f"{what}; the policy wants a symlink to {link.target} (for {owner})")
@@ -50,6 +56,12 @@ def _check_link(ctx: Context, link: Link, owner: str) -> Iterator[Finding]:
     if actual.path != expected.path:
         yield finding("SD502", link.path, f"leads to {actual.path}, the policy's target is "
                                           f"{expected.path or link.target} (for {owner})")
+
+
+def _to_file_without_exec_bit(ctx: Context, link: Link, owner: str) -> bool:
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(link.path), link.target))
+    entry = ctx.model.entries.get(owner)
+    return target == owner and entry is not None and entry.kind == "file" and not entry.mode & 0o111
 
 
 def rule_symlinks(ctx: Context) -> Iterator[Finding]:
@@ -64,6 +76,8 @@ def rule_symlinks(ctx: Context) -> Iterator[Finding]:
         elif res.problem:
             sev = ERROR if ctx.model.in_debug_root(image) or image in ctx.policy_links else WARNING
             why = "a symlink loop" if res.problem == "loop" else res.detail
+            if posixpath.normpath(posixpath.join(posixpath.dirname(image), entry.target)) in ctx.not_made_by_rpm:
+                sev, why = WARNING, f"{why} (rpm's compat link to a build-id link rpm does not make)"
             yield finding("SD503", image, f"-> {entry.target}: {why}", sev)
         elif ctx.model.in_debug_root(image) and image not in ctx.policy_links:
             yield finding("SD601", image, f"-> {entry.target}: a symlink the policy does not ask for")
