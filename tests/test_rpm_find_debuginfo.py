@@ -44,7 +44,7 @@ Source0: {tarball}
 The zlib compression library.
 
 %package tools
-Summary: minigzip, built against the shared library
+Summary: minigzip, against the shared library and static (dwz shares zlib's types between them)
 Requires: zlib = %{{version}}-%{{release}}
 %description tools
 minigzip.
@@ -61,6 +61,7 @@ make %{{?_smp_mflags}}
 %install
 make install DESTDIR=%{{buildroot}}
 install -D -m 755 minigzipsh %{{buildroot}}/usr/bin/minigzip
+install -D -m 755 minigzip %{{buildroot}}/usr/bin/minigzip-static
 {install_extra}
 
 %files
@@ -72,6 +73,7 @@ install -D -m 755 minigzipsh %{{buildroot}}/usr/bin/minigzip
 
 %files tools
 /usr/bin/minigzip
+/usr/bin/minigzip-static
 """
 
 
@@ -200,6 +202,14 @@ def test_gdb_reads_the_unpacked_packages(builds: dict[str, Build]) -> None:
     assert "deflateInit2_" in out.split("starts at address", 1)[1], out  # `list` printed the shipped source
     out = gdb(root / "usr/bin/minigzip", debug_dir, "info line gz_compress")
     assert resolves(out, "minigzip"), out
+    # A type dwz moved into the multifile, read through the library's .gnu_debugaltlink.
+    multifile = root / f"usr/lib/debug/.dwz/zlib-{NVR}.x86_64"
+    libdebug = debug_dir / f"usr/lib64/libz.so.1.2.13-{NVR}.x86_64.debug"
+    assert altlink(libdebug) == f"../../.dwz/zlib-{NVR}.x86_64"
+    dump = subprocess.run(["readelf", "--debug-dump=info", str(multifile)], capture_output=True, text=True).stdout
+    assert "z_stream_s" in dump
+    out = gdb(root / "usr/lib64/libz.so.1.2.13", debug_dir, "ptype z_stream")
+    assert "type = struct z_stream_s {" in out and "next_in;" in out, out
 
 
 def test_debuginfo_subpackages(builds: dict[str, Build], tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
