@@ -87,7 +87,8 @@ def main() -> int:
             times.unlink(missing_ok=True)
             shutil.rmtree(work / "top/BUILDROOT", ignore_errors=True)
             proc = subprocess.run(["rpmbuild", "-bi", "--nodeps", "--define", f"_topdir {work / 'top'}",
-                                   "--define", f"_builddir {sources.parent}", "--define", f"_smp_build_ncpus {args.jobs}",
+                                   "--define", f"_builddir {sources.parent}",
+                                   "--define", f"_smp_build_ncpus {args.jobs}",
                                    "--define", f"__find_debuginfo {command}", str(spec)],
                                   env=env, capture_output=True, text=True)
             if proc.returncode != 0:
