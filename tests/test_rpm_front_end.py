@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import env_with_package, run_cli
-from distro_helpers import altlink, build_unstripped, write_sources
+from distro_helpers import altlink, build_unstripped, section_names, write_sources
 from splitdebug.elf import read as elfread
 
 FDI = "/usr/bin/find-debuginfo"
@@ -180,3 +180,66 @@ def test_bad_input_is_one_line_and_the_build_root_is_untouched(tmp_path: Path, a
     assert proc.stderr.startswith("splitdebug: error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr
     assert snapshot(root) == before and not list(src.glob("*.list"))
+
+
+def sections(root: Path) -> dict[str, set[str]]:
+    """Section names of every ELF file of the tree (shipped binaries and debug files), by image path."""
+    return {"/" + p.relative_to(root).as_posix(): section_names(p) for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.is_symlink() and elfread.is_elf(p)}
+
+
+@pytest.mark.parametrize("options", [
+    ["-g"],                                    # strip -g: the .symtab stays
+    ["--g-libs"],                              # only in libraries
+    ["-r"],                                    # eu-strip --reloc-debug-sections
+    ["--keep-section", ".debug_line"],         # stays in the shipped binary too
+    ["--remove-section", ".comment"],
+    ["--run-dwz", "--dwz-single-file-mode"],   # dwz file by file: no multifile
+    ["--run-dwz", "--dwz-max-die-limit", "10"],  # past the limit dwz leaves the file alone
+    ["--run-dwz", "--dwz-low-mem-die-limit", "10"],
+    ["-o", "other.list"],                      # renames debugfiles.list
+])
+def test_options_as_find_debuginfo(tmp_path: Path, options: list[str]) -> None:
+    r = run_both(tmp_path, "-n", "-j2", *options)
+    stock, ours = r["stock"], r["ours"]
+    stock_root, our_root = stock["root"], ours["root"]
+    assert isinstance(stock_root, Path) and isinstance(our_root, Path)
+    unused = unused_multifile(stock_root)
+    st, ot = stock["tree"], ours["tree"]
+    assert isinstance(st, dict) and isinstance(ot, dict)
+    assert ot == without(st, unused)
+    ours_sections, theirs = sections(our_root), sections(stock_root)
+    assert ours_sections == {p: s for p, s in theirs.items() if p not in unused}
+    assert ours["lists"] == {name: [line for line in lines if line.removeprefix("%dir ") not in unused]
+                             for name, lines in stock["lists"].items()}  # type: ignore[union-attr]
+    if "-g" in options or "--g-libs" in options:
+        assert ".symtab" in ours_sections["/usr/lib64/libdemo.so.1.0"]
+        assert (".symtab" in ours_sections["/usr/bin/prog"]) == ("-g" in options)
+    if "--keep-section" in options:
+        assert ".debug_line" in ours_sections["/usr/bin/prog"]
+
+
+def test_strict_build_id_stops_before_writing(tmp_path: Path) -> None:
+    build = tmp_path / "BUILD"
+    src = write_sources(build / "demo-1.0")
+    root = tmp_path / "root"
+    build_unstripped(src, root, "/usr/lib64")
+    subprocess.run(["gcc", "-g", "-Wl,--build-id=none", "-o", str(root / "usr/bin/no-id"), "prog.c"], cwd=src,
+                   check=True)
+    before = snapshot(root)
+    proc = run_cli("find-debuginfo", "--strict-build-id", "-j2", src, cwd=build, env=fdi_env(root, build))
+    assert proc.returncode == 1 and "/usr/bin/no-id: ELF executable has no build-id" in proc.stderr
+    assert snapshot(root) == before
+    # Without it: a warning, the file stripped with no debug file, the others split (exit 0).
+    proc = run_cli("find-debuginfo", "-j2", src, cwd=build, env=fdi_env(root, build))
+    assert proc.returncode == 0 and "/usr/bin/no-id: no build-id" in proc.stderr, proc.stderr
+    assert section_names(root / "usr/bin/no-id").isdisjoint({".debug_info", ".symtab"})
+    assert (root / "usr/lib/debug/usr/bin/prog.debug").is_file()
+    assert not (root / "usr/lib/debug/usr/bin/no-id.debug").exists()
+    stock_root = tmp_path / "stock"
+    build_unstripped(src, stock_root, "/usr/lib64")
+    subprocess.run(["gcc", "-g", "-Wl,--build-id=none", "-o", str(stock_root / "usr/bin/no-id"), "prog.c"], cwd=src,
+                   check=True)
+    stock = subprocess.run([FDI, "--strict-build-id", str(src)], cwd=build, env=fdi_env(stock_root, build),
+                           capture_output=True, text=True)
+    assert stock.returncode != 0 and "No build ID note found" in stock.stderr
