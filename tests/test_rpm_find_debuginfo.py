@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(shutil.which("rpmbuild") is None or not os.acces
 CORPUS = Path(os.environ.get("SPLITDEBUG_CORPUS", REPO.parent / "corpus"))
 FETCH = REPO.parent / "shared/corpus/fetch.sh"
 NVR = "1.2.13-1"
+LUA_NVR = "5.4.4-1"
 
 # A Fedora-style spec; the macros below are Fedora's defaults (redhat-rpm-config), which Debian's rpm lacks.
 SPEC = """\
@@ -56,7 +57,7 @@ minigzip.
 
 %build
 CFLAGS="-O2 -g" ./configure --prefix=/usr --libdir=/usr/lib64
-make %{{?_smp_mflags}}
+make
 
 %install
 make install DESTDIR=%{{buildroot}}
@@ -104,15 +105,16 @@ class Build:
     log: str
 
 
-def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str, install_extra: str = "") -> Build:
+def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str, install_extra: str = "",
+             spec: str = SPEC, nvr: str = NVR) -> Build:
     """Build the spec in base/top (shared by every build, see the module's docstring); keep the rpms."""
     top = base / "top"
     (top / "SOURCES").mkdir(parents=True, exist_ok=True)
     shutil.copy2(tarball, top / "SOURCES" / tarball.name)
     topdir = subprocess.run(["tar", "tf", str(tarball)], capture_output=True, text=True,
                             check=True).stdout.split("/", 1)[0]
-    spec = base / f"{name}.spec"
-    spec.write_text(SPEC.format(snippet=snippet, tarball=tarball.name, topdir=topdir, install_extra=install_extra))
+    spec_file = base / f"{name}.spec"
+    spec_file.write_text(spec.format(snippet=snippet, tarball=tarball.name, topdir=topdir, install_extra=install_extra))
     bindir = base / "bin"  # `splitdebug` on PATH, as an installed one would be
     bindir.mkdir(exist_ok=True)
     wrapper = bindir / "splitdebug"
@@ -123,11 +125,11 @@ def rpmbuild(base: Path, tarball: Path, name: str, snippet: str, *defines: str, 
     argv = ["rpmbuild", "-bb", "--nodeps", "--define", f"_topdir {top}"]
     for d in defines:
         argv += ["--define", d]
-    proc = subprocess.run([*argv, str(spec)], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    proc = subprocess.run([*argv, str(spec_file)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"rpmbuild {name}: {proc.stderr[-3000:]}\n--- stdout ---\n{proc.stdout[-3000:]}"
     out = base / name
     shutil.move(top / "RPMS", out)
-    rpms = {p.name.removesuffix(f"-{NVR}.x86_64.rpm"): p for p in out.rglob("*.rpm")}
+    rpms = {p.name.removesuffix(f"-{nvr}.x86_64.rpm"): p for p in out.rglob("*.rpm")}
     root = base / f"{name}-root"
     for rpm in rpms.values():
         extract_rpm(rpm, root)
@@ -157,26 +159,29 @@ def unused_multifiles(root: Path) -> set[str]:
     return unused | ({"/usr/lib/debug/.dwz"} if unused and not used else set())
 
 
-def compare(stock: Build, ours: Build) -> None:
+def compare(stock: Build, ours: Build, name: str = "zlib", nvr: str = NVR,
+            images: tuple[str, ...] = ("usr/lib64/libz.so.1.2.13", "usr/bin/minigzip")) -> None:
     assert "splitdebug find-debuginfo:" in ours.log and "splitdebug find-debuginfo:" not in stock.log
     assert set(ours.rpms) == set(stock.rpms)
     unused = unused_multifiles(stock.root)
-    for name, rpm in stock.rpms.items():
-        assert query(ours.rpms[name], "-l") == [p for p in query(rpm, "-l") if p not in unused], name
+    for pkg, rpm in stock.rpms.items():
+        assert query(ours.rpms[pkg], "-l") == [p for p in query(rpm, "-l") if p not in unused], pkg
         for what in ("--provides", "--requires", "--recommends", "--suggests", "--conflicts"):
             theirs = query(rpm, what)
-            if what == "--requires" and unused and name.endswith("-debuginfo") and name != "zlib-debuginfo":
+            if what == "--requires" and unused and pkg.endswith("-debuginfo") and pkg != f"{name}-debuginfo":
                 # rpm makes a sub-package's -debuginfo require the main one when that ships a dwz
                 # multifile: find-debuginfo's unused one does; ours is removed (README).
-                theirs.remove(f"zlib-debuginfo(x86-64) = {NVR}")
-            assert query(ours.rpms[name], what) == theirs, (name, what)
+                theirs.remove(f"{name}-debuginfo(x86-64) = {nvr}")
+            assert query(ours.rpms[pkg], what) == theirs, (pkg, what)
     # The same build-ids, in the shipped binaries and the debug files alike.
-    for image in ("usr/lib64/libz.so.1.2.13", "usr/bin/minigzip", f"usr/lib/debug/usr/bin/minigzip-{NVR}.x86_64.debug",
-                  f"usr/lib/debug/usr/lib64/libz.so.1.2.13-{NVR}.x86_64.debug"):
-        theirs, mine = elfread.read_elf(stock.root / image).build_id, elfread.read_elf(ours.root / image).build_id
-        assert mine is not None and mine == theirs, image
-    provides = query(ours.rpms["zlib-debuginfo"], "--provides")
-    assert f"debuginfo(build-id) = {elfread.read_elf(ours.root / 'usr/lib64/libz.so.1.2.13').build_id}" in provides
+    for image in images:
+        for path in (image, f"usr/lib/debug/{image}-{nvr}.x86_64.debug"):
+            theirs_id = elfread.read_elf(stock.root / path).build_id
+            mine = elfread.read_elf(ours.root / path).build_id
+            assert mine is not None and mine == theirs_id, path
+        provides = [line for pkg, rpm in ours.rpms.items() if pkg.endswith("-debuginfo")
+                    for line in query(rpm, "--provides")]
+        assert f"debuginfo(build-id) = {elfread.read_elf(ours.root / image).build_id}" in provides
 
 
 def test_stock_debug_package_with_our_find_debuginfo(builds: dict[str, Build]) -> None:
@@ -249,3 +254,64 @@ def test_check_reports_a_library_brp_strip_stripped(tarball: Path, tmp_path_fact
     code, out, err = check(stock.root)
     assert code == 1, out + err
     assert re.search(r"^error SD\d+ \S+ /usr/lib64/libz.so.1.2.13: ", out, re.M), out
+
+
+# Lua has no shared library upstream: the spec links one from the same objects, as distributions do.
+LUA_SPEC = """\
+Name: lua
+Version: 5.4.4
+Release: 1
+Summary: Lua
+License: MIT
+Source0: {tarball}
+%global _debugsource_packages 1
+%global _include_minidebuginfo 1
+%global _find_debuginfo_dwz_opts --run-dwz
+%global _build_id_links compat
+{snippet}
+
+%description
+Lua.
+
+%debug_package
+
+%prep
+%setup -q -n {topdir}
+
+%build
+make %{{?_smp_mflags}} linux MYCFLAGS="-fPIC -g"
+cd src && gcc -shared -g -Wl,-soname,liblua.so.5.4 -o liblua.so.5.4.4 $(ls *.o | grep -v -e '^lua\\.o$' -e '^luac\\.o$') -lm
+
+%install
+make install INSTALL_TOP=%{{buildroot}}/usr INSTALL_LIB=%{{buildroot}}/usr/lib64 \\
+    INSTALL_MAN=%{{buildroot}}/usr/share/man/man1
+install -m 755 src/liblua.so.5.4.4 %{{buildroot}}/usr/lib64/
+ln -s liblua.so.5.4.4 %{{buildroot}}/usr/lib64/liblua.so.5.4
+
+%files
+/usr/bin/lua
+/usr/bin/luac
+/usr/include/*
+/usr/lib64/liblua*
+/usr/share/man/man1/*
+"""
+
+
+def test_lua(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The second tarball: lua5.4 (two programs and a static archive sharing one code base, a shared library)."""
+    found = sorted(CORPUS.glob("lua5.4_*.orig.tar.*"))
+    if not found and FETCH.is_file():
+        subprocess.run(["sh", str(FETCH), str(CORPUS)], env=dict(os.environ, PKGS="lua5.4"), capture_output=True)
+        found = sorted(CORPUS.glob("lua5.4_*.orig.tar.*"))
+    if not found:
+        pytest.skip(f"no lua5.4 tarball in {CORPUS} (run ../shared/corpus/fetch.sh {CORPUS})")
+    base = tmp_path_factory.mktemp("rpmfdi-lua")
+    stock = rpmbuild(base, found[0], "stock", "", spec=LUA_SPEC, nvr=LUA_NVR)
+    ours = rpmbuild(base, found[0], "ours", readme_snippet(), spec=LUA_SPEC, nvr=LUA_NVR)
+    assert set(stock.rpms) == {"lua", "lua-debuginfo", "lua-debugsource"}
+    compare(stock, ours, "lua", LUA_NVR, ("usr/bin/lua", "usr/bin/luac", "usr/lib64/liblua.so.5.4.4"))
+    debug_dir = ours.root / "usr/lib/debug"
+    out = gdb(ours.root / "usr/lib64/liblua.so.5.4.4", debug_dir, "info line lua_newstate", "ptype lua_State")
+    assert resolves(out, "lstate"), out
+    assert "type = struct lua_State {" in out, out
+    assert altlink(debug_dir / f"usr/bin/luac-{LUA_NVR}.x86_64.debug") == f"../../.dwz/lua-{LUA_NVR}.x86_64"
