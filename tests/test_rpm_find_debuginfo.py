@@ -314,4 +314,7 @@ def test_lua(tmp_path_factory: pytest.TempPathFactory) -> None:
     out = gdb(ours.root / "usr/lib64/liblua.so.5.4.4", debug_dir, "info line lua_newstate", "ptype lua_State")
     assert resolves(out, "lstate"), out
     assert "type = struct lua_State {" in out, out
-    assert altlink(debug_dir / f"usr/bin/luac-{LUA_NVR}.x86_64.debug") == f"../../.dwz/lua-{LUA_NVR}.x86_64"
+    assert altlink(debug_dir / f"usr/lib64/liblua.so.5.4.4-{LUA_NVR}.x86_64.debug") == f"../../.dwz/lua-{LUA_NVR}.x86_64"
+    dump = subprocess.run(["readelf", "--debug-dump=info", str(debug_dir / f".dwz/lua-{LUA_NVR}.x86_64")],
+                          capture_output=True, text=True).stdout
+    assert re.search(r"DW_TAG_structure_type\)\n(.*\n){0,2}.*lua_State", dump), "lua_State is not in the multifile"
