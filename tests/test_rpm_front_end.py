@@ -160,6 +160,8 @@ def test_gdb_index_goes_into_the_debug_file(tmp_path: Path) -> None:
     (["-l", "files", "BUILDDIR"], {}, "-l or -p without a -o"),
     (["-j", "0", "BUILDDIR"], {}, "-j 0: give a number of jobs"),
     (["-i", "BUILDDIR"], {"PATH": "/nonexistent"}, "-i: GDB index requested, but no gdb-add-index installed"),
+    (["-l", "missing.files", "-o", "x.list", "BUILDDIR"], {}, "-l missing.files: No such file or directory"),
+    (["-p", "(", "-o", "x.list", "BUILDDIR"], {}, "-p '(': missing ), unterminated subpattern"),
 ])
 def test_bad_input_is_one_line_and_the_build_root_is_untouched(tmp_path: Path, argv: list[str],
                                                                 env_change: dict[str, str | None],

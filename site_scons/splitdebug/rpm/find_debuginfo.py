@@ -94,6 +94,7 @@ def run(opts: Options, build: RpmBuild, say: Callable[[str], None]) -> Report:
     if not builddir.is_dir():
         raise SplitDebugError(f"find-debuginfo: build directory {opts.builddir}: not a directory")
     refuse_unsupported(opts)
+    lists.check_sublists(builddir, opts)
     if opts.unique_debug_src_base:
         base, dest = os.path.abspath(builddir), f"/usr/src/debug/{opts.unique_debug_src_base}"
     elif build.build_dir:

@@ -74,6 +74,20 @@ def _filelist_entries(builddir: Path, names: list[str]) -> list[str]:
     return out
 
 
+def check_sublists(builddir: Path, opts: Options) -> None:
+    """Every -l file readable and every -p a regular expression, before anything is written."""
+    for sub in opts.sublists:
+        _filelist_entries(builddir, sub.lists)
+        _pattern(sub.pattern)
+
+
+def _pattern(text: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(text) if text else None
+    except re.error as err:
+        raise SplitDebugError(f"find-debuginfo: -p {text!r}: {err}") from None
+
+
 def _append_uniq(out: list[str], lines: list[str]) -> None:
     known = set(out)
     out += [line for line in lines if line not in known]
@@ -100,11 +114,8 @@ def split_lists(root: Path, builddir: Path, opts: Options, main: list[str],
             wanted = {f"{DEBUG}{e}.debug" for e in entries}
             out += [line for line in main if line in wanted]
             _append_uniq(out, [link for link, target in links if target in wanted])
-        if sub.pattern:
-            try:
-                ptn = re.compile(sub.pattern)
-            except re.error as err:
-                raise SplitDebugError(f"find-debuginfo: -p {sub.pattern!r}: {err}") from None
+        ptn = _pattern(sub.pattern)
+        if ptn is not None:
             out += [line for line in main if ptn.fullmatch(line) and line not in out]
             _append_uniq(out, [link for link, _ in links if ptn.fullmatch(link)])
         taken = set(out)
