@@ -18,7 +18,7 @@ FLOORS = {
     "policy": 1, "elf": 1,
     "layout": 2,
     "tree": 3, "exports": 3,
-    "check": 4, "package": 4, "symbolize": 4, "debhelper": 4,
+    "check": 4, "package": 4, "symbolize": 4, "debhelper": 4, "rpm": 4,
     "scons": 5, "cli": 5,
     "__main__": 6,
 }

@@ -10,6 +10,8 @@ import os
 import platform
 import posixpath
 import re
+import string
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -192,3 +194,58 @@ class StageRoot:
         if rel.startswith(".."):
             raise SplitDebugError(f"{fs_path}: not under the staging root {self.root}")
         return "/" + rel.replace(os.sep, "/") if rel != "." else "/"
+
+
+# What each template field may match when a debug file name is read back (rpm forbids '-' in a
+# version or release; an arch has no dot).
+_READ_BACK = {"path": r".+", "dir": r".*", "name": r"[^/]+", "package": r"[^/]+",
+              "version": r"[^/-]+", "release": r"[^/-]+", "arch": r"[^/.-]+"}
+
+
+def infer_package(stage_root: StageRoot, policy: Policy) -> tuple[PackageInfo, str] | None:
+    """The package fields read back from the tree's debug file names (redhat:
+    `/usr/lib/debug/<path>-<version>-<release>.<arch>.debug`), for a tree checked without being told
+    them: (fields, an image path they were read from), or None when the names do not carry them.
+
+    A name counts only when its <path> is a file of the tree; the most common reading wins.
+    """
+    pattern, seen = [], set()
+    for literal, name, _, _ in string.Formatter().parse(policy.debug_file):
+        pattern.append(re.escape(literal))
+        if name is None:
+            continue
+        if name == "debug_root":
+            pattern.append(re.escape(policy.debug_root))
+        elif name not in _READ_BACK:
+            return None  # a build-id in the name says nothing of the package
+        else:
+            pattern.append(f"(?P={name})" if name in seen else f"(?P<{name}>{_READ_BACK[name]})")
+            seen.add(name)
+    if not {"version", "release"} & seen:
+        return None
+    regex = re.compile("/" + "".join(pattern).lstrip("/"))
+    top = stage_root.fs_path(policy, policy.debug_root)
+    readings: Counter[tuple[str, str, str, str]] = Counter()
+    first: dict[tuple[str, str, str, str], str] = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .build-id, .dwz
+        for fname in sorted(filenames):
+            rel = os.path.relpath(os.path.join(dirpath, fname), top).replace(os.sep, "/")
+            image = posixpath.join(policy.debug_root, rel)
+            m = regex.fullmatch(image)
+            if m is None:
+                continue
+            got = m.groupdict()
+            binary = got.get("path") or posixpath.join(got.get("dir", ""), got.get("name", ""))
+            try:
+                if not stage_root.fs_path(policy, "/" + binary.lstrip("/")).is_file():
+                    continue
+            except SplitDebugError:
+                continue
+            key = (got.get("package", ""), got.get("version", ""), got.get("release", ""), got.get("arch", ""))
+            readings[key] += 1
+            first.setdefault(key, image)
+    if not readings:
+        return None
+    best = max(sorted(readings), key=lambda k: readings[k])
+    return PackageInfo(*best), first[best]

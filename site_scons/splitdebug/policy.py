@@ -115,6 +115,8 @@ class Policy:
     # The most DWARF (MiB of .debug_info + .debug_types + .debug_str) one dwz multifile run is
     # given; more files get more multifiles. None: one multifile however big (dh_dwz, find-debuginfo).
     dwz_multifile_mib: int | None = DWZ_MULTIFILE_MIB
+    # More dwz options (find-debuginfo's --dwz-low-mem-die-limit N: -l N); set by the rpm front end.
+    dwz_args: tuple[str, ...] = ()
     package_format: str = "none"
     arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
 

@@ -37,6 +37,8 @@ SUBCOMMANDS = {
                 "Build the distribution's packages, with their debug packages, from a split tree (rpm or deb)."),
     "symbolize": ("symbolize",
                   "Turn a crash's addresses into functions and file:line, from the debug trees we lay out."),
+    "find-debuginfo": ("find_debuginfo",
+                       "A drop-in for rpm's find-debuginfo: `%global __find_debuginfo splitdebug find-debuginfo`."),
 }
 
 
@@ -51,7 +53,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"splitdebug {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
-    for name, (_, summary) in SUBCOMMANDS.items():
+    for name, (_, text) in SUBCOMMANDS.items():
+        summary = text.replace("%", "%%")  # argparse %-formats help ("%global …")
         if argv is None or name == chosen:
             module = subcommand(name)
             module.configure_parser(sub.add_parser(name, help=summary, description=module.__doc__))
@@ -62,8 +65,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
     try:
+        if argv and argv[0] in SUBCOMMANDS and getattr(subcommand(argv[0]), "RAW_ARGV", False):
+            raw: int = subcommand(argv[0]).execute_argv(argv[1:])  # its own grammar (find-debuginfo's)
+            return raw
+        args = build_parser(argv).parse_args(argv)
         code: int = subcommand(args.command).execute(args)
         return code
     except SplitDebugError as err:

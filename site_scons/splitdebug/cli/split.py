@@ -3,6 +3,9 @@
 Executables and shared libraries are stripped in place per the policy and their debug files laid
 out under ROOT/usr/lib/debug (or --debug-root). Non-ELF files, objects and stripped files are left
 alone. An ELF without a build-id stops the run before anything is written (exit 1).
+
+Inside an rpm scriptlet, rpmbuild's RPM_BUILD_ROOT (ROOT), RPM_PACKAGE_NAME, RPM_PACKAGE_VERSION,
+RPM_PACKAGE_RELEASE, RPM_ARCH and RPM_BUILD_NCPUS (--jobs) stand for the options not given.
 """
 
 from __future__ import annotations
@@ -24,19 +27,48 @@ def add_policy_args(parser: argparse.ArgumentParser) -> None:
                         help="distribution policy: a name from configs/ (debian, redhat…) or a YAML file")
     parser.add_argument("--debug-root", metavar="DIR", type=Path,
                         help="directory standing for the policy's debug root (default ROOT/usr/lib/debug)")
-    parser.add_argument("--package", default="", help="package name, for policies that use {package}")
-    parser.add_argument("--version", "--pkg-version", dest="pkg_version", default="",
-                        metavar="VERSION", help="package version, for {version}")
-    parser.add_argument("--release", default="", help="package release, for {release}")
-    parser.add_argument("--arch", default="", help="architecture, for {arch} (default: this machine's)")
+    parser.add_argument("--package", help="package name, for policies that use {package} "
+                        "(default: $RPM_PACKAGE_NAME)")
+    parser.add_argument("--version", "--pkg-version", dest="pkg_version",
+                        metavar="VERSION", help="package version, for {version} (default: $RPM_PACKAGE_VERSION)")
+    parser.add_argument("--release", help="package release, for {release} (default: $RPM_PACKAGE_RELEASE)")
+    parser.add_argument("--arch", help="architecture, for {arch} (default: $RPM_ARCH, else this machine's)")
+
+
+# rpmbuild exports these to every scriptlet; a flag given on the command line wins over them.
+RPM_ENV = {"package": "RPM_PACKAGE_NAME", "pkg_version": "RPM_PACKAGE_VERSION",
+           "release": "RPM_PACKAGE_RELEASE", "arch": "RPM_ARCH"}
 
 
 def package_from(args: argparse.Namespace) -> PackageInfo:
-    return PackageInfo(args.package, args.pkg_version, args.release, args.arch)
+    got = {k: getattr(args, k) if getattr(args, k) is not None else os.environ.get(var, "")
+           for k, var in RPM_ENV.items()}
+    return PackageInfo(got["package"], got["pkg_version"], got["release"], got["arch"])
+
+
+def jobs_from(args: argparse.Namespace) -> int:
+    """--jobs, else rpmbuild's RPM_BUILD_NCPUS, else the CPU count."""
+    if args.jobs is not None:
+        jobs, origin = int(args.jobs), "--jobs"
+    elif os.environ.get("RPM_BUILD_NCPUS"):
+        text, origin = os.environ["RPM_BUILD_NCPUS"], "RPM_BUILD_NCPUS"
+        try:
+            jobs = int(text)
+        except ValueError:
+            raise SplitDebugError(f"RPM_BUILD_NCPUS={text!r}: not a number") from None
+    else:
+        return os.cpu_count() or 1
+    if jobs < 1:
+        raise SplitDebugError(f"{origin} {jobs}: give at least 1")
+    return jobs
 
 
 def stage_from(args: argparse.Namespace) -> StageRoot:
-    root: Path = args.root
+    root: Path | None = args.root
+    if root is None:
+        if not os.environ.get("RPM_BUILD_ROOT"):
+            raise SplitDebugError("no ROOT given, and RPM_BUILD_ROOT is not set")
+        root = Path(os.environ["RPM_BUILD_ROOT"])
     if not root.is_dir():
         raise SplitDebugError(f"{root}: not a directory")
     debug = Path(os.path.abspath(args.debug_root)) if args.debug_root else None
@@ -45,19 +77,20 @@ def stage_from(args: argparse.Namespace) -> StageRoot:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_policy_args(parser)
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, metavar="N",
-                        help="files split at once (default: the CPU count)")
+    parser.add_argument("--jobs", "-j", type=int, metavar="N",
+                        help="files split at once (default: $RPM_BUILD_NCPUS, else the CPU count)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only warnings and errors")
     parser.add_argument("--verbose", "-v", action="store_true", help="also list the files left alone, and why")
     parser.add_argument("--source-root", type=Path, metavar="DIR",
                         help="the directory the binaries were built in: debugedit rewrites DWARF paths under it "
                              "to the policy's source_dir, and the sources they name are copied into the tree")
-    parser.add_argument("root", type=Path, metavar="ROOT", help="the staging root (DESTDIR)")
+    parser.add_argument("root", type=Path, metavar="ROOT", nargs="?",
+                        help="the staging root (DESTDIR; default: $RPM_BUILD_ROOT)")
 
 
 def execute(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
-    report = split_tree(stage_from(args), policy, package_from(args), jobs=args.jobs,
+    report = split_tree(stage_from(args), policy, package_from(args), jobs=jobs_from(args),
                         tools=Tools.from_environ(), source_root=args.source_root, processes=True)
     for w in report.warnings:
         print(f"splitdebug: warning: {printable(w)}", file=sys.stderr)

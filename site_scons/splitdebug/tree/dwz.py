@@ -311,7 +311,7 @@ def _dwz(tool: str, policy: Policy, files: list[Path], multifile: tuple[str, Pat
     if multifile is not None:
         image, fs = multifile
         argv += ["-m", str(fs)] + (["-r"] if policy.dwz_altlink == "relative" else ["-M", image])
-    argv += ["--", *map(str, files)]
+    argv += [*policy.dwz_args, "--", *map(str, files)]
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
     except OSError as err:

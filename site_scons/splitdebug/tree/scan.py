@@ -47,8 +47,11 @@ def _skip_dirs(stage_root: StageRoot, policy: Policy) -> set[Path]:
     return {Path(os.path.abspath(d)) for d in dirs}
 
 
-def scan_tree(stage_root: StageRoot, policy: Policy, exclude: Callable[[Path], bool] | None = None) -> Scan:
-    """`exclude`: paths (files, and directories with all they hold) left alone, as debhelper's -X."""
+def scan_tree(stage_root: StageRoot, policy: Policy, exclude: Callable[[Path], bool] | None = None, *,
+              exec_bit_only: bool = False) -> Scan:
+    """`exclude`: paths (files, and directories with all they hold) left alone, as debhelper's -X.
+    `exec_bit_only`: find-debuginfo's rule, an ELF without an execute bit is left alone (rpm's
+    brp-strip deals with it later)."""
     root = stage_root.root
     scan = Scan()
     skip = _skip_dirs(stage_root, policy)
@@ -75,6 +78,10 @@ def scan_tree(stage_root: StageRoot, policy: Policy, exclude: Callable[[Path], b
                 by_inode[(st.st_dev, st.st_ino)].append(p)
     for paths in by_inode.values():
         paths.sort()
+        if exec_bit_only and not paths[0].lstat().st_mode & 0o111:
+            if elfread.file_magic(paths[0])[:4] == elfread.ELF_MAGIC:
+                scan.skipped.append((paths[0], "no execute bit (find-debuginfo's rule)"))
+            continue
         cand = _classify(stage_root, policy, paths[0], scan)
         if cand is not None:
             scan.candidates.append(Candidate(cand.path, cand.image, cand.kind, cand.build_id, tuple(paths[1:]),

@@ -104,11 +104,12 @@ def _with_alias_links(policy: Policy, c: Candidate, pkg: PackageInfo, placed: Pl
 
 def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs: int,
                tools: rewrite.Tools, source_root: Path | None = None, processes: bool = False,
-               exclude: Callable[[Path], bool] | None = None) -> Report:
+               exclude: Callable[[Path], bool] | None = None, exec_bit_only: bool = False) -> Report:
     """Split every candidate; with `source_root`, DWARF paths under it are rewritten to the
     policy's source_dir first (debugedit) and the sources named are copied into the tree.
     `processes`: the caller has no threads of its own (the command line), so forked workers may
-    split; else threads do (SCons). `exclude`: paths left alone (debhelper's -X)."""
+    split; else threads do (SCons). `exclude`: paths left alone (debhelper's -X). `exec_bit_only`:
+    ELF files without an execute bit are left alone (find-debuginfo's rule)."""
     layout.check_package_fields(policy, pkg)
     missing = tools.missing(policy)
     if missing:
@@ -120,7 +121,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     for leftover in stage.sweep_leftovers(stage_root.root):
         scan_note = f"{stage_root.image_path(leftover)}: removed what an interrupted run left"
         report_notes.append(scan_note)
-    scan = scan_tree(stage_root, policy, exclude)
+    scan = scan_tree(stage_root, policy, exclude, exec_bit_only=exec_bit_only)
     report = Report(skipped=[(stage_root.image_path(p), r) for p, r in scan.skipped],
                     warnings=report_notes + list(scan.warnings), errors=list(scan.errors))
     if scan.errors:
