@@ -39,7 +39,7 @@ def _link(bid: str, suffix: str, target: str) -> tuple[str, str]:
 
 
 def arch_table(ids: dict[str, str]) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
-    """pacman 7.0 scripts/libmakepkg/tidy/strip.sh.in, collect_debug_symbols: objcopy --only-keep-debug
+    """pacman 7.x (CachyOS/pacman 237cb4d) scripts/libmakepkg/tidy/strip.sh.in, collect_debug_symbols: objcopy --only-keep-debug
     to $dbgdir/$binary.debug (mode kept: 0755), `ln` for each other name of the inode, and for the first
     file of a build-id `ln -s ../../../../../$binary` (minus ../../usr/lib/ or ../usr/) and
     `ln -s ../../$binary.debug`; sources under /usr/src/debug/$pkgbase."""
