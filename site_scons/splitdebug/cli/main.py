@@ -35,6 +35,8 @@ SUBCOMMANDS = {
               "Check a staged tree against its policy: what a CI job runs after `split` or an SCons stage."),
     "package": ("package",
                 "Build the distribution's packages, with their debug packages, from a split tree (rpm or deb)."),
+    "policy": ("policy",
+               "List, show and validate distribution policies (configs/*.yaml, or a YAML file of your own)."),
 }
 
 
