@@ -6,15 +6,18 @@ maps them onto the staging directory, honouring a separate debug root when one i
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import posixpath
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from .errors import SplitDebugError
-from .policy import Policy
+from .policy import OS_RELEASE_FIELDS, Policy
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,32 @@ def package_path(policy: Policy, template: str, pkg: PackageInfo) -> str:
     text = template.format(debug_root=policy.debug_root, package=pkg.package, version=pkg.version,
                            release=pkg.release, arch=arch, multiarch=multiarch_of(arch))
     return posixpath.normpath(text) if text.startswith("/") else text
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """KEY=value lines of os-release(5), values unquoted as a shell would."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                continue
+            out[key] = words[0] if words else ""
+    return out
+
+
+def package_note(policy: Policy, pkg: PackageInfo, os_release: Mapping[str, str]) -> str | None:
+    """The compact JSON of the policy's ELF package metadata note, or None when it asks for none."""
+    if not policy.package_note:
+        return None
+    arch = arch_of(policy, pkg)
+    fields = {"package": pkg.package, "version": pkg.version, "release": pkg.release, "arch": arch,
+              "multiarch": multiarch_of(arch)}
+    fields |= {name: os_release.get(key, "") for name, key in OS_RELEASE_FIELDS.items()}
+    return json.dumps({key: template.format(**fields) for key, template in policy.package_note},
+                      separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ DEBUGLINK_FIELDS = PATH_FIELDS | {"debug_file_name"}
 # Package-wide templates (sources directory, dwz multifile): no per-binary fields.
 PACKAGE_FIELDS = frozenset({"package", "version", "release", "arch", "multiarch"})
 LINK_TARGETS = ("binary", "debug_file")  # or a path template
+# The ELF package metadata note's values: package fields and what /etc/os-release says (ID, VERSION_ID,
+# CPE_NAME), https://systemd.io/ELF_PACKAGE_METADATA/.
+OS_RELEASE_FIELDS = {"os_id": "ID", "os_version_id": "VERSION_ID", "os_cpe_name": "CPE_NAME"}
+NOTE_FIELDS = PACKAGE_FIELDS | frozenset(OS_RELEASE_FIELDS)
 
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
 TOOLS = ("binutils", "elfutils")
@@ -49,7 +53,7 @@ TOP_KEYS = {
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-    "dwz_multifile_mib": False, "package_format": False, "arch_names": False,
+    "dwz_multifile_mib": False, "package_format": False, "arch_names": False, "package_note": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
@@ -116,6 +120,8 @@ class Policy:
     dwz_multifile_mib: int | None = DWZ_MULTIFILE_MIB
     package_format: str = "none"
     arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
+    # JSON key -> template of the .note.package every linked binary carries; () for none.
+    package_note: tuple[tuple[str, str], ...] = ()
 
     @property
     def ships_sources(self) -> bool:
@@ -326,7 +332,24 @@ class _Reader:
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
+            package_note=opt("package_note", (), self.package_note),
         )
+
+    def package_note(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
+        """Null (no note) or a mapping of JSON key to template, e.g. {type: rpm, name: "{package}"}."""
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return ()
+        if not isinstance(node, yaml.MappingNode) or not node.value:
+            raise self.fail(node, "package_note", "expected a mapping of JSON key to value template, or null")
+        out: list[tuple[str, str]] = []
+        for knode, vnode in node.value:
+            key = str(self.scalar(knode, "package_note", str))
+            if key in dict(out):
+                raise self.fail(knode, f"package_note.{key}", "duplicate key")
+            out.append((key, self.template(vnode, f"package_note.{key}", NOTE_FIELDS)))
+        if "type" not in dict(out) or "name" not in dict(out):
+            raise self.fail(node, "package_note", "the note needs at least 'type' and 'name'")
+        return tuple(out)
 
     def mib_or_null(self, node: yaml.Node, key: str) -> int | None:
         """A positive number of MiB, or null for no limit."""
@@ -426,6 +449,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,
         "dwz_multifile_mib": policy.dwz_multifile_mib, "package_format": policy.package_format,
         "arch_names": dict(policy.arch_names),
+        "package_note": dict(policy.package_note) or None,
     }
     return doc
 
