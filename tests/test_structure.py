@@ -187,6 +187,7 @@ def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
                     "--target", str(target), str(src)], check=True, capture_output=True)
     assert (target / "splitdebug" / "configs" / "debian.yaml").is_file()
     assert (target / "splitdebug" / "check" / "schema.json").is_file()
+    assert (target / "splitdebug" / "configs" / "policy.schema.json").is_file()  # for editors, beside the configs
     root = tmp_path / "root"
     (root / "usr/bin").mkdir(parents=True)
     subprocess.run(["gcc", "-g", "-Wl,--build-id", "-o", str(root / "usr/bin/prog"), "-x", "c", "-"],
