@@ -144,7 +144,10 @@ def test_deb_description_lines_stay_in_the_description(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("field,value", [("--version", "../../../outside"), ("--release", "1\n"),
-                                         ("--arch", "x/.."), ("--package", "..")])
+                                         ("--arch", "x/.."), ("--package", ".."),
+                                         # a category (portage's dev-util/demo) is one level, never more
+                                         ("--package", "cat/../../x"), ("--package", "a/b/c"), ("--package", "/abs"),
+                                         ("--package", "cat/"), ("--package", "cat/.hidden")])
 def test_split_refuses_path_syntax_in_package_fields(tmp_path: Path, sentinel: Path, field: str, value: str) -> None:
     root = small_root(tmp_path)
     before = digest(sentinel)

@@ -189,6 +189,7 @@ def test_pip_install_gives_a_working_command(tmp_path: Path) -> None:
     assert (target / "splitdebug" / "check" / "schema.json").is_file()
     for command in ("splitdebug", "dh_splitdebug"):  # [project.scripts]: what bootstrap puts on PATH
         assert (target / "bin" / command).is_file()
+    assert (target / "splitdebug" / "configs" / "policy.schema.json").is_file()  # for editors, beside the configs
     root = tmp_path / "root"
     (root / "usr/bin").mkdir(parents=True)
     subprocess.run(["gcc", "-g", "-Wl,--build-id", "-o", str(root / "usr/bin/prog"), "-x", "c", "-"],

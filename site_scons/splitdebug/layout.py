@@ -6,18 +6,21 @@ maps them onto the staging directory, honouring a separate debug root when one i
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import posixpath
 import re
 import string
 from collections import Counter
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from .errors import SplitDebugError
-from .policy import Policy
+from .policy import OS_RELEASE_FIELDS, Policy
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,32 @@ def package_path(policy: Policy, template: str, pkg: PackageInfo) -> str:
     return posixpath.normpath(text) if text.startswith("/") else text
 
 
+def parse_os_release(text: str) -> dict[str, str]:
+    """KEY=value lines of os-release(5), values unquoted as a shell would."""
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#"):
+            try:
+                words = shlex.split(value)
+            except ValueError:
+                continue
+            out[key] = words[0] if words else ""
+    return out
+
+
+def package_note(policy: Policy, pkg: PackageInfo, os_release: Mapping[str, str]) -> str | None:
+    """The compact JSON of the policy's ELF package metadata note, or None when it asks for none."""
+    if not policy.package_note:
+        return None
+    arch = arch_of(policy, pkg)
+    fields = {"package": pkg.package, "version": pkg.version, "release": pkg.release, "arch": arch,
+              "multiarch": multiarch_of(arch)}
+    fields |= {name: os_release.get(key, "") for name, key in OS_RELEASE_FIELDS.items()}
+    return json.dumps({key: template.format(**fields) for key, template in policy.package_note},
+                      separators=(",", ":"), ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class Link:
     path: str    # image path of the symlink
@@ -109,13 +138,18 @@ _ARCH = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def check_field_values(pkg: PackageInfo) -> None:
-    """Refuse package fields that could leave a template's directory or carry syntax."""
+    """Refuse package fields that could leave a template's directory or carry syntax. A package name may
+    carry one category (`category/name`, as portage's ${CATEGORY}/${PN}): one directory level more, each
+    part held to the same rule."""
     for key in ("package", "version", "release", "arch"):
         value = getattr(pkg, key)
         pattern = _ARCH if key == "arch" else _FIELD
-        if not pattern.fullmatch(value) or ".." in value or value.startswith("."):
+        parts = value.split("/", 1) if key == "package" and "/" in value else [value]
+        if any(not pattern.fullmatch(part) or ".." in part or part.startswith(".") or (len(parts) > 1 and not part)
+               for part in parts) or "/" in parts[-1]:
             raise SplitDebugError(f"--{key} {value!r}: must be letters, digits and "
-                                  f"{'_-' if key == 'arch' else '_+.~^:-'}, with no '..' and no leading '.'")
+                                  f"{'_-' if key == 'arch' else '_+.~^:-'}, with no '..' and no leading '.'"
+                                  + (" (a package may be category/name)" if key == "package" else ""))
 
 
 def check_package_fields(policy: Policy, pkg: PackageInfo) -> None:

@@ -3,6 +3,9 @@
 Everything that differs between distributions lives in the policy file; the code only knows the
 vocabulary below. Validation walks the YAML node tree (not the loaded dict) so every error can name
 the file, the line and the key.
+
+One concern that reads best whole: the schema is the loader, key by key, and each key's check sits
+beside its default and its error message.
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ STRIP_FLAGS_NAMED = frozenset({
     "--remove-section", "-R", "--keep-section", "--keep-symbol", "-K", "--strip-symbol", "-N",
     "--remove-relocations",
 })
+# The ELF package metadata note's values: package fields and what /etc/os-release says (ID, VERSION_ID,
+# CPE_NAME), https://systemd.io/ELF_PACKAGE_METADATA/.
+OS_RELEASE_FIELDS = {"os_id": "ID", "os_version_id": "VERSION_ID", "os_cpe_name": "CPE_NAME"}
+NOTE_FIELDS = PACKAGE_FIELDS | frozenset(OS_RELEASE_FIELDS)
 
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
 TOOLS = ("binutils", "elfutils")
@@ -53,6 +60,18 @@ DWZ_MODES = ("none", "single", "multifile")
 DWZ_ALTLINKS = ("absolute", "relative")  # dh_dwz's -M /usr/lib/debug/.dwz/…, find-debuginfo's -r
 PACKAGE_FORMATS = ("none", "rpm", "deb")
 KINDS = ("executable", "shared_library", "static_archive")
+# The keys of a policy file, and whether each is required (configs/policy.schema.json says the same).
+TOP_KEYS = {
+    "name": True, "description": False, "debug_root": True, "debug_file": True,
+    "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
+    "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
+    "compress_debug_sections": False, "compress_level": False, "debug_file_mode": False,
+    "missing_build_id": False,
+    "build_id_bytes": False, "require_export_list": False, "cflags": False,
+    "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
+    "dwz_multifile_mib": False, "package_format": False, "arch_names": False, "package_note": False,
+}
+LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 DWZ_MULTIFILE_MIB = 128  # dwz's multifile pass needs about as much memory: < 200 MB with its own overhead
 
@@ -119,6 +138,8 @@ class Policy:
     dwz_args: tuple[str, ...] = ()
     package_format: str = "none"
     arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
+    # JSON key -> template of the .note.package every linked binary carries; () for none.
+    package_note: tuple[tuple[str, str], ...] = ()
 
     @property
     def ships_sources(self) -> bool:
@@ -279,17 +300,7 @@ class _Reader:
         return tuple(str(self.scalar(item, key, str)) for item in node.value)
 
     def policy(self, root: yaml.Node) -> Policy:
-        spec = {
-            "name": True, "description": False, "debug_root": True, "debug_file": True,
-            "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
-            "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
-            "compress_debug_sections": False, "compress_level": False, "debug_file_mode": False,
-            "missing_build_id": False,
-            "build_id_bytes": False, "require_export_list": False, "cflags": False,
-            "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-            "dwz_multifile_mib": False, "package_format": False, "arch_names": False,
-        }
-        m = self.mapping(root, None, spec)
+        m = self.mapping(root, None, TOP_KEYS)
         def get(k: str) -> yaml.Node | None:
             return m[k][1] if k in m else None
 
@@ -349,7 +360,24 @@ class _Reader:
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
+            package_note=opt("package_note", (), self.package_note),
         )
+
+    def package_note(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
+        """Null (no note) or a mapping of JSON key to template, e.g. {type: rpm, name: "{package}"}."""
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return ()
+        if not isinstance(node, yaml.MappingNode) or not node.value:
+            raise self.fail(node, "package_note", "expected a mapping of JSON key to value template, or null")
+        out: list[tuple[str, str]] = []
+        for knode, vnode in node.value:
+            key = str(self.scalar(knode, "package_note", str))
+            if key in dict(out):
+                raise self.fail(knode, f"package_note.{key}", "duplicate key")
+            out.append((key, self.template(vnode, f"package_note.{key}", NOTE_FIELDS)))
+        if "type" not in dict(out) or "name" not in dict(out):
+            raise self.fail(node, "package_note", "the note needs at least 'type' and 'name'")
+        return tuple(out)
 
     def mib_or_null(self, node: yaml.Node, key: str) -> int | None:
         """A positive number of MiB, or null for no limit."""
@@ -432,8 +460,7 @@ class _Reader:
             raise self.fail(node, "build_id_links", "expected a list of {link, target}")
         out = []
         for item in node.value:
-            m = self.mapping(item, "build_id_links", {"link": True, "target": True, "relative": False,
-                                                      "if_executable": False})
+            m = self.mapping(item, "build_id_links", LINK_KEYS)
             link = self.template(m["link"][1], "build_id_links.link", PATH_FIELDS)
             target = self.template(m["target"][1], "build_id_links.target", PATH_FIELDS)
             if "{build_id" not in link:
@@ -444,6 +471,51 @@ class _Reader:
                          if "if_executable" in m else False)
             out.append(BuildIdLink(link, target, style, only_exec))
         return tuple(out)
+
+
+class _Mode(int):
+    """A file mode, written back in octal (0644) as the policy files spell it."""
+
+
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no type hints here
+    pass
+
+
+_Dumper.add_representer(_Mode, lambda d, v: d.represent_scalar("tag:yaml.org,2002:int", f"0{int(v):o}"))
+# Lists of flags on one line, as the shipped files write them; mappings (build_id_links) in block style.
+_Dumper.add_representer(list, lambda d, v: d.represent_sequence(
+    "tag:yaml.org,2002:seq", v, flow_style=all(not isinstance(x, (dict, list)) for x in v)))
+
+
+def policy_document(policy: Policy) -> dict[str, Any]:
+    """The policy as a policy file would say it, every default written out: loading the YAML of
+    this document gives the same policy."""
+    def flags(v: tuple[str, ...] | None) -> list[str] | None:
+        return None if v is None else list(v)
+    doc: dict[str, Any] = {
+        "name": policy.name, "description": policy.description, "debug_root": policy.debug_root,
+        "debug_file": policy.debug_file, "debuglink": policy.debuglink,
+        "build_id_links": [{"link": x.link, "target": x.target, "relative": x.relative,
+                            "if_executable": x.if_executable} for x in policy.build_id_links],
+        "duplicate_build_id": policy.duplicate_build_id, "symlinked_binaries": policy.symlinked_binaries,
+        "keep_symbols": policy.keep_symbols, "tool": policy.tool,
+        "strip": {k: flags(policy.strip.for_kind(k)) for k in KINDS},
+        "compress_debug_sections": policy.compress_debug_sections, "compress_level": policy.compress_level,
+        "debug_file_mode": _Mode(policy.debug_file_mode), "missing_build_id": policy.missing_build_id,
+        "build_id_bytes": list(policy.build_id_bytes), "require_export_list": policy.require_export_list,
+        "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,
+        "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,
+        "dwz_multifile_mib": policy.dwz_multifile_mib, "package_format": policy.package_format,
+        "arch_names": dict(policy.arch_names),
+        "package_note": dict(policy.package_note) or None,
+    }
+    return doc
+
+
+def dump_policy(policy: Policy) -> str:
+    """policy_document as YAML, in the policy files' key order."""
+    return str(yaml.dump(policy_document(policy), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                         default_flow_style=False, width=100))
 
 
 def _construct(node: yaml.ScalarNode) -> Any:

@@ -44,6 +44,12 @@ RULES: tuple[Rule, ...] = (
     Rule("SD204", "multiple-build-ids", ERROR,
          "a shipped binary or debug file has more than one GNU build-id note (gdb and libdwfl then disagree "
          "on which one names its debug file)"),
+    Rule("SD205", "package-note-missing", ERROR,
+         "the policy's package_note asks for an ELF package metadata note (.note.package: owner FDO, type "
+         "0xcafe1a7e), yet a shipped binary has none"),
+    Rule("SD206", "package-note-invalid", ERROR,
+         "a shipped binary's package metadata note is not one compact JSON object (UTF-8, NUL-padded) with "
+         "every key the policy's package_note names, or there is more than one such note"),
     Rule("SD301", "no-debuglink", WARNING,
          "a stripped shipped binary has no .gnu_debuglink (stripped before it was installed?)"),
     Rule("SD302", "debuglink-name-mismatch", ERROR,

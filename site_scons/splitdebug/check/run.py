@@ -14,7 +14,7 @@ from ..layout import PackageInfo, StageRoot
 from ..policy import Policy
 from .context import Context, pair, shipped
 from .findings import ERROR, Finding
-from .rules.build_ids import rule_build_ids
+from .rules.build_ids import rule_build_ids, rule_package_note
 from .rules.debug_files import rule_debug_files
 from .rules.debuglinks import rule_debuglink
 from .rules.exports import exports_module, rule_exports
@@ -25,8 +25,8 @@ from .survey import Workers, gather
 
 
 RULE_FUNCTIONS: tuple[Callable[[Context], Iterator[Finding]], ...] = (
-    rule_stripped, rule_section_links, rule_build_ids, rule_debuglink, rule_debug_files, rule_policy_links,
-    rule_symlinks, rule_stray,
+    rule_stripped, rule_section_links, rule_build_ids, rule_package_note, rule_debuglink, rule_debug_files,
+    rule_policy_links, rule_symlinks, rule_stray,
 )
 
 @dataclass(frozen=True)

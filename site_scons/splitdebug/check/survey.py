@@ -58,6 +58,7 @@ class FileFacts:
     build_ids: tuple[str, ...] = ()  # every GNU build-id note, in file order
     compressions: tuple[tuple[str, str], ...] = ()  # (section, format) of compressed DWARF (debug files)
     bad_links: tuple[str, ...] = ()  # section headers whose sh_link/sh_info name no fitting section
+    package_notes: tuple[bytes, ...] = ()  # descriptors of FDO package metadata notes, in file order
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,15 @@ def _inspect(task: Task) -> FileFacts:
     mini = _minidebuginfo(task.fs_path, info) if info.section(".gnu_debugdata") else None
     try:
         notes = tuple(elfread.build_id_notes(task.fs_path, info))
+        pkg_notes = tuple(elfread.package_notes(task.fs_path, info))
         packed = tuple(sorted(elfread.debug_compressions(task.fs_path, info).items())) if info.is_debug_file \
             else ()
     except ElfError:
-        notes, packed = (), ()  # the header read above already succeeded; a damaged note is SD901's business
+        notes, pkg_notes, packed = (), (), ()  # the header read already succeeded; a damaged note is SD901's
     bad_links = tuple(elfread.bad_section_links(elfread.read_headers(task.fs_path)))
     return FileFacts(image, "elf", elf=info, debuglink=link, debuglink_error=link_error, crc=crc,
-                     minidebuginfo=mini, altlink=altlink, build_ids=notes, compressions=packed, bad_links=bad_links)
+                     minidebuginfo=mini, altlink=altlink, build_ids=notes, compressions=packed, bad_links=bad_links,
+                     package_notes=pkg_notes)
 
 
 def _reason(err: BaseException, fs_path: str) -> str:

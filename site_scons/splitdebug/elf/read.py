@@ -679,7 +679,20 @@ COMPRESSION_NAMES = {1: "zlib", 2: "zstd"}  # ELFCOMPRESS_* of an Elf_Chdr
 def build_id_notes(path: str | os.PathLike[str], info: ElfInfo) -> list[str]:
     """Every GNU build-id note of the file, in order (gdb and libdwfl use the first they find: a second
     one, from a rogue `.note.gnu.build-id` or a note appended later, makes lookups disagree)."""
-    found: list[str] = []
+    return [desc.hex() for name, ntype, desc in notes(path, info) if ntype == NT_GNU_BUILD_ID and name == b"GNU"]
+
+
+NT_FDO_PACKAGING_METADATA = 0xCAFE1A7E  # systemd's ELF package metadata: owner "FDO", JSON
+
+
+def package_notes(path: str | os.PathLike[str], info: ElfInfo) -> list[bytes]:
+    """The descriptors of every FDO package metadata note (`.note.package`), NUL padding included."""
+    return [desc for name, ntype, desc in notes(path, info) if ntype == NT_FDO_PACKAGING_METADATA and name == b"FDO"]
+
+
+def notes(path: str | os.PathLike[str], info: ElfInfo) -> list[tuple[bytes, int, bytes]]:
+    """(owner, type, descriptor) of every note in the file's SHT_NOTE sections, in order."""
+    found: list[tuple[bytes, int, bytes]] = []
     end = "<" if info.little_endian else ">"
     try:
         with open(path, "rb") as f:
@@ -695,8 +708,8 @@ def build_id_notes(path: str | os.PathLike[str], info: ElfInfo) -> list[str]:
                     if desc_at + descsz > len(data):
                         break
                     pos = desc_at + ((descsz + 3) & ~3)
-                    if ntype == NT_GNU_BUILD_ID and data[name_at:name_at + namesz].rstrip(b"\0") == b"GNU":
-                        found.append(data[desc_at:desc_at + descsz].hex())
+                    found.append((data[name_at:name_at + namesz].rstrip(b"\0"), ntype,
+                                  data[desc_at:desc_at + descsz]))
     except OSError as err:
         raise ElfError(os.fspath(path), f"cannot read notes: {err.strerror}") from None
     return found

@@ -6,25 +6,32 @@
   PACKAGE_* values count whenever they are set, and a change of either recompiles.
 - staging a binary (`InstallStripped`) copies the sources its DWARF names into
   `$DESTDIR/<source_dir>` when the policy ships them (`stage_sources`, called by the stage step).
+- `$SPLITDEBUG_PACKAGENOTEFLAGS` in `$LINKFLAGS`: `-Xlinker --package-metadata=<JSON>` for policies with a
+  `package_note` (the ELF package metadata note, from the PACKAGE_* values and /etc/os-release), where
+  the linker has the option (binutils >= 2.39); computed like the source flags, so a new version relinks.
 - `env.SplitDebugPackage(dir, staged)` builds the policy's packages of `$DESTDIR` into `dir`, running
   the tree-level dwz pass on its private copy; its target is `dir/packages.json`, which lists them.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import SCons.Action
 import SCons.Builder
 import SCons.Errors
+import SCons.Subst
 
 from ..tree import sources
 from .env import env_package, env_policy, env_tools, user_error
 from ..errors import SplitDebugError
+from .. import layout
 from ..layout import PackageInfo, StageRoot
 from ..package.build import build_packages
 from ..package.common import PackageMeta
@@ -51,6 +58,10 @@ def generate(env: Any) -> None:
     env["_splitdebug_source_flags"] = source_flags
     env["_SPLITDEBUG_SOURCEFLAGS"] = "${_splitdebug_source_flags(__env__)}"
     env.AppendUnique(CCFLAGS=["$_SPLITDEBUG_SOURCEFLAGS"])
+    env["_splitdebug_package_note_flags"] = package_note_flags
+    env.SetDefault(SPLITDEBUG_PACKAGENOTEFLAGS="${_splitdebug_package_note_flags(__env__)}",
+                   SPLITDEBUG_OS_RELEASE="/etc/os-release")
+    env.AppendUnique(LINKFLAGS=["$SPLITDEBUG_PACKAGENOTEFLAGS"])
     env["BUILDERS"]["SplitDebugPackageBuilder"] = SCons.Builder.Builder(
         action=SCons.Action.Action("$SPLITDEBUGPACKAGECOM", "$SPLITDEBUGPACKAGECOMSTR"))
     env.AddMethod(split_debug_package, "SplitDebugPackage")
@@ -66,6 +77,31 @@ def source_flags(env: Any) -> list[str]:
     except SplitDebugError as err:
         raise user_error(str(err)) from None
     return [smap.prefix_map_flag()] if smap is not None else []
+
+
+def package_note_flags(env: Any) -> list[Any]:
+    """The linker flags that stamp the policy's package metadata note ([] for none, or an old ld)."""
+    policy = env_policy(env)
+    if not policy.package_note:
+        return []
+    try:
+        release = Path(env.subst("$SPLITDEBUG_OS_RELEASE")).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        release = ""  # no os-release: its fields are empty strings
+    note = layout.package_note(policy, env_package(env), layout.parse_os_release(release))
+    if note is None or not _linker_has_package_metadata(env.subst("$LINK")):
+        return []
+    # -Xlinker, not -Wl: the JSON has commas. Literal: SCons quotes it for the shell, untouched.
+    return ["-Xlinker", SCons.Subst.Literal(f"--package-metadata={note}")]
+
+
+@functools.cache  # one probe per linker driver and SCons run
+def _linker_has_package_metadata(link: str) -> bool:
+    try:
+        proc = subprocess.run([*link.split(), "-Wl,--help"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--package-metadata" in proc.stdout
 
 
 def _stage_dir_shown(target: Any, source: Any, env: Any, for_signature: bool) -> str:

@@ -67,6 +67,10 @@ def plan(policy: Policy, candidates: list[Candidate], pkg: PackageInfo,
             placed = layout.place(policy, c.image, c.build_id, pkg, dup)
             if dup_of and c.aliases:
                 placed = _with_alias_links(policy, c, pkg, placed, dup_of)
+            if n and policy.duplicate_build_id == "reuse":
+                # A build-id's links are its first name's (path order), as check expects; a later
+                # copy's would overwrite them, each named by the same build-id.
+                placed = Placement(placed.binary, placed.debug_file, placed.debuglink, ())
             # `reuse` shares a debug file named by build-id; a path-named one is every binary's own.
             out.append((c, placed, n == 0 or dup > 0 or not policy.uses_build_id_path))
         except SplitDebugError as err:

@@ -1,7 +1,9 @@
-"""SD2xx: every shipped binary has a build-id of an accepted length, and no two share one."""
+"""SD2xx: every shipped binary has a build-id of an accepted length, and no two share one; and the
+package metadata note where the policy asks for it."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -44,3 +46,35 @@ def rule_build_ids(ctx: Context) -> Iterator[Finding]:
             what = "debug file" if bid.startswith("debug:") else "binary"
             yield finding("SD203", image, f"build-id {bid.removeprefix('debug:')} is also that of "
                                           f"{short_list(others)}, a different {what}")
+
+
+def rule_package_note(ctx: Context) -> Iterator[Finding]:
+    """SD205-SD206: with the policy's package_note, one valid note on every shipped binary."""
+    wanted = [key for key, _ in ctx.policy.package_note]
+    if not wanted:
+        return
+    for b in ctx.binaries:
+        found = b.facts.package_notes
+        if not found:
+            yield finding("SD205", b.image, "no .note.package (link with -Wl,--package-metadata=JSON, "
+                                            "binutils >= 2.39)")
+            continue
+        if len(found) > 1:
+            yield finding("SD206", b.image, f"{len(found)} package metadata notes: readers take one")
+        problem = _note_problem(found[0], wanted)
+        if problem:
+            yield finding("SD206", b.image, problem)
+
+
+def _note_problem(desc: bytes, wanted: list[str]) -> str | None:
+    text = desc.rstrip(b"\0")
+    try:
+        doc = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        return f"package metadata note is not JSON ({err})"
+    if not isinstance(doc, dict):
+        return "package metadata note is JSON but not an object"
+    missing = [key for key in wanted if key not in doc]
+    if missing:
+        return f"package metadata note lacks {', '.join(missing)} (policy's package_note)"
+    return None

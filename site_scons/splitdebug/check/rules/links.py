@@ -56,10 +56,10 @@ def _check_link(ctx: Context, link: Link, owner: str) -> Iterator[Finding]:
 
 
 def _same_build_id_family(ctx: Context, actual: str, expected: str | None) -> bool:
-    """Under `duplicate_build_id: suffix`, names of one build-id share numbered links (.1, .2 …), and
-    rpm numbers the -debuginfo links in readdir order, not path order: a numbered link may lead to
-    another name's file, as long as it is a file of the same build-id and kind (debug file or binary)."""
-    if ctx.policy.duplicate_build_id != "suffix" or expected is None:
+    """Names of one build-id share its links: under `suffix` numbered ones (.1, .2 …) that rpm numbers
+    in readdir order, not path order; under `reuse` one set, made for the first name. A link may lead
+    to another name's file, as long as it is a file of the same build-id and kind (debug file or binary)."""
+    if expected is None:
         return False
     got, want = ctx.model.entries.get(actual), ctx.model.entries.get(expected)
     if got is None or want is None:
