@@ -6,6 +6,7 @@ debian/: python3-splitdebug and dh-splitdebug, lintian-clean, enough for a build
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_cli
 from distro_helpers import extract_deb, gdb
 from test_dh_splitdebug import dh_env
 
@@ -153,6 +154,17 @@ def test_gdb_reads_the_library_through_the_dbgsym(yaml_addon: Build, tmp_path: P
     out = gdb(lib, root / "usr/lib/debug", "info line yaml_parser_initialize", "ptype yaml_parser_t")
     assert re.search(r'Line \d+ of "[^"]*api\.c"', out), out
     assert "yaml_error_type_t error;" in out, out
+
+
+def test_check_accepts_both_builds(yaml_stock: Build, yaml_addon: Build, tmp_path: Path) -> None:
+    """`splitdebug check` on what Debian ships: every .deb of the stock (dh_dwz + dh_strip) build unpacked
+    into one root, and the same for the build with the addon: no finding at all."""
+    for b in (yaml_stock, yaml_addon):
+        root = tmp_path / b.out.name
+        for deb in b.debs().values():
+            extract_deb(deb, root)
+        proc = run_cli("check", "--policy", "debian", "--format", "json", root)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["findings"] == [], proc.stdout[-3000:]
 
 
 def test_lintian_has_nothing_new(yaml_stock: Build, yaml_addon: Build) -> None:
