@@ -313,3 +313,10 @@ def test_lua_dbg_package_as_stock(tmp_path: Path) -> None:
     prog = root / "usr/bin/lua5.4"
     out = gdb(prog, root / "usr/lib/debug", "info line main")
     assert re.search(r'Line \d+ of "[^"]*lua\.c"', out), out
+    # `check` accepts both trees as Debian ships them (the legacy -dbg package's debug root included).
+    for debs in (stock, ours):
+        whole = tmp_path / f"whole-{len(list(tmp_path.iterdir()))}"
+        for deb in debs.values():
+            extract_deb(deb, whole)
+        proc = run_cli("check", "--policy", "debian", "--format", "json", whole)
+        assert proc.returncode == 0 and json.loads(proc.stdout)["findings"] == [], proc.stdout[-3000:]

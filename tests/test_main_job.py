@@ -72,3 +72,21 @@ def test_summary_is_printed(main_job: Path) -> None:
                 shipped += p.stat().st_size
         assert f"splitdebug [{policy}]: 4 binaries split, {shipped} bytes shipped, {debug} bytes of debug info " \
                f"({stage})" in out, out
+
+
+def test_demo_debs_pass_lintian_with_no_error(main_job: Path) -> None:
+    """The demo's .deb as dh_makeshlibs would leave it: DEBIAN/shlibs for its two libraries and the
+    ldconfig trigger; lintian then reports no error (warnings about the demo itself stay: no man page)."""
+    debs = sorted((main_job / "build/packages/debian").glob("*.deb"))
+    assert len(debs) == 2
+    proc = subprocess.run(["lintian", "--no-cfg", "--tag-display-limit", "0", *map(str, debs)],
+                          capture_output=True, text=True, timeout=300)
+    errors = [line for line in proc.stdout.splitlines() if line.startswith("E: ")]
+    assert errors == [], proc.stdout
+    main = next(d for d in debs if "-dbgsym" not in d.name)
+    shlibs = subprocess.run(["dpkg-deb", "--info", str(main), "shlibs"], capture_output=True, text=True,
+                            check=True).stdout
+    assert shlibs.splitlines() == ["libgreet 1 splitdebug-examples", "libshapes 2 splitdebug-examples"]
+    triggers = subprocess.run(["dpkg-deb", "--info", str(main), "triggers"], capture_output=True, text=True,
+                              check=True).stdout
+    assert "activate-noawait ldconfig" in triggers.splitlines()

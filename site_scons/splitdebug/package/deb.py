@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import os
+import re
 import shutil
 import stat
 import time
@@ -24,7 +25,7 @@ from pathlib import Path
 from ..elf import read as elfread
 from ..tree import stage
 from .. import fs
-from ..errors import SplitDebugError
+from ..errors import ElfError, SplitDebugError
 from .common import Built, Prepared, clamp_mtimes, run_tool, tool_env
 
 _MODE_0644 = ("*.so.*", "*.so", "*.la", "*.a")  # dh_fixperms: libraries are not executable
@@ -60,7 +61,9 @@ def build(p: Prepared, output: Path) -> list[Built]:
                ("Section", m.section), ("Priority", "optional"),
                ("Description", _description(m.summary or DEFAULT_SUMMARY,
                                             m.description or DEFAULT_DESCRIPTION.format(name=m.name)))]
-    built.append(Built(_build_deb(p, main_dir, control, output / f"{m.name}_{version}_{p.arch}.deb"), "main"))
+    shlibs, trigger = shlibs_of(main_dir, m.name)
+    built.append(Built(_build_deb(p, main_dir, control, output / f"{m.name}_{version}_{p.arch}.deb",
+                                  shlibs=shlibs, ldconfig=trigger), "main"))
     if has_debug:
         doc = dbg_dir / "usr/share/doc"
         doc.mkdir(parents=True, exist_ok=True)
@@ -77,7 +80,8 @@ def build(p: Prepared, output: Path) -> list[Built]:
     return built
 
 
-def _build_deb(p: Prepared, pkg_dir: Path, control: list[tuple[str, str]], out: Path) -> Path:
+def _build_deb(p: Prepared, pkg_dir: Path, control: list[tuple[str, str]], out: Path, *, shlibs: str = "",
+               ldconfig: bool = False) -> Path:
     meta_dir = pkg_dir / "DEBIAN"
     meta_dir.mkdir(mode=0o755)
     fields = [(k, str(installed_size(pkg_dir)) if k == "Installed-Size" else v) for k, v in control if v or
@@ -85,12 +89,53 @@ def _build_deb(p: Prepared, pkg_dir: Path, control: list[tuple[str, str]], out: 
     (meta_dir / "control").write_text("".join(f"{k}: {v}\n" for k, v in fields), encoding="utf-8")
     # file names are bytes: one that is not UTF-8 is written as it is (dpkg compares bytes)
     (meta_dir / "md5sums").write_bytes(md5sums(pkg_dir).encode("utf-8", "surrogateescape"))
-    for f in ("control", "md5sums"):
+    written = ["control", "md5sums"]
+    if shlibs:  # dh_makeshlibs' two files: what other packages depend on, and ldconfig's cache
+        (meta_dir / "shlibs").write_text(shlibs, encoding="utf-8")
+        written.append("shlibs")
+    if ldconfig:
+        (meta_dir / "triggers").write_text("# Triggers added by splitdebug (as dh_makeshlibs)\n"
+                                           "activate-noawait ldconfig\n", encoding="utf-8")
+        written.append("triggers")
+    for f in written:
         os.chmod(meta_dir / f, 0o644)
     clamp_mtimes(pkg_dir, p.epoch)
     run_tool(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(pkg_dir), str(out)],
              f"{out.name}", env=tool_env(p.epoch))
     return out
+
+
+# ld.so's own directories: a library there needs ldconfig's trigger (Debian policy 8.1.1).
+LD_DIRS = ("lib", "usr/lib", "lib64", "usr/lib64")
+
+
+def shlibs_of(pkg_dir: Path, package: str) -> tuple[str, bool]:
+    """(DEBIAN/shlibs, whether the ldconfig trigger is needed), as dh_makeshlibs makes them by default
+    (no -V): one line `libfoo N package` per shared library with a SONAME libfoo.so.N (or libfoo-N.so)
+    in ld.so's directories, multiarch ones included."""
+    lines: set[str] = set()
+    trigger = False
+    for top in LD_DIRS:
+        base = pkg_dir / top
+        if not base.is_dir() or base.is_symlink():
+            continue
+        dirs = [base] + [d for d in sorted(base.iterdir()) if d.is_dir() and not d.is_symlink()
+                         and d.name.count("-") >= 2 and d.name.endswith(("-gnu", "-gnueabihf", "-gnueabi", "-musl"))]
+        for d in dirs:
+            for f in sorted(d.iterdir()):
+                if f.is_symlink() or not f.is_file() or ".so" not in f.name or not elfread.is_elf(f):
+                    continue
+                try:
+                    info = elfread.read_elf(f)
+                except ElfError:
+                    continue
+                if info.kind != "shared_library" or not info.soname:
+                    continue
+                trigger = True
+                m = re.fullmatch(r"(.+)\.so\.(.+)", info.soname) or re.fullmatch(r"(.+)-(\d[^-]*)\.so", info.soname)
+                if m:
+                    lines.add(f"{m.group(1)} {m.group(2)} {package}\n")
+    return "".join(sorted(lines)), trigger
 
 
 def _description(summary: str, long: str) -> str:
