@@ -34,12 +34,15 @@ def test_every_shipped_binary_resolves_in_gdb(main_job: Path, policy: str) -> No
 
 
 def test_debian_tree_has_only_build_id_files(main_job: Path) -> None:
+    """Build-id named debug files, and the package's dwz multifile (dh_dwz's name), all compressed."""
     debug_dir = main_job / "build/stage/debian/usr/lib/debug"
+    multifile = ".dwz/x86_64-linux-gnu/splitdebug-examples.debug"
+    assert (debug_dir / multifile).is_file()
     for p in debug_dir.rglob("*"):
         if p.is_dir():
             continue
         rel = p.relative_to(debug_dir).as_posix()
-        assert rel.startswith(".build-id/") and rel.endswith(".debug") and not p.is_symlink(), rel
+        assert (rel.startswith(".build-id/") and rel.endswith(".debug") or rel == multifile) and not p.is_symlink(), rel
         out = subprocess.run(["readelf", "-W", "-S", str(p)], capture_output=True, text=True).stdout
         assert any(".debug_info" in line and " C " in line for line in out.splitlines()), f"{rel} not compressed"
 
@@ -90,3 +93,25 @@ def test_demo_debs_pass_lintian_with_no_error(main_job: Path) -> None:
     triggers = subprocess.run(["dpkg-deb", "--info", str(main), "triggers"], capture_output=True, text=True,
                               check=True).stdout
     assert "activate-noawait ldconfig" in triggers.splitlines()
+
+
+@pytest.mark.parametrize("policy", ["debian", "redhat"])
+def test_stage_debug_tree_is_what_the_packages_ship(main_job: Path, policy: str, tmp_path: Path) -> None:
+    """The stage ran the policy's dwz pass: its debug tree is byte for byte the unpacked -dbgsym or
+    -debuginfo package's, so `scons check` and gdb on the stage see what ships."""
+    from distro_helpers import extract_deb, extract_rpm
+    for pkg in sorted((main_job / "build/packages" / policy).rglob("*")):
+        if pkg.suffix == ".deb":
+            extract_deb(pkg, tmp_path)
+        elif pkg.suffix == ".rpm":
+            extract_rpm(pkg, tmp_path)
+    stage = main_job / "build/stage" / policy
+
+    def tree(base: Path) -> dict[str, str]:
+        top = base / "usr/lib/debug"
+        return {p.relative_to(top).as_posix(): ("-> " + os.readlink(p)) if p.is_symlink() else
+                p.read_bytes().hex() if p.is_file() else "dir" for p in sorted(top.rglob("*"))}
+    staged, shipped = tree(stage), tree(tmp_path)
+    assert any(k.startswith(".dwz/") for k in staged), sorted(staged)  # the pass made a multifile
+    assert staged.keys() == shipped.keys()
+    assert [k for k in staged if staged[k] != shipped[k]] == []

@@ -49,8 +49,8 @@ def generate(env: Any) -> None:
         SPLITDEBUGPACKAGECOMSTR="$SPLITDEBUG_PACKAGECOMSTR",
         SPLITDEBUGPACKAGECOM=SCons.Action.Action(
             package_action, "$SPLITDEBUGPACKAGECOMSTR",
-            varlist=["SPLITDEBUG_POLICY", "SPLITDEBUG_STAGEROOT", "PACKAGE_NAME", "PACKAGE_VERSION",
-                     "PACKAGE_RELEASE", "PACKAGE_ARCH", *PACKAGE_META_VARS]),
+            varlist=["SPLITDEBUG_POLICY", "SPLITDEBUG_STAGEROOT", "SPLITDEBUG_PACKAGE_DWZ", "PACKAGE_NAME",
+                     "PACKAGE_VERSION", "PACKAGE_RELEASE", "PACKAGE_ARCH", *PACKAGE_META_VARS]),
         _SPLITDEBUG_STAGEDIR=_stage_dir_shown,
         PACKAGE_SUMMARY="", PACKAGE_DESCRIPTION="", PACKAGE_MAINTAINER="", PACKAGE_LICENSE="",
         SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", ""),
@@ -144,8 +144,16 @@ def split_debug_package(env: Any, outdir: Any, staged: Any) -> list[Any]:
     if not destdir:
         raise user_error("SplitDebugPackage: set DESTDIR (the staging root to package)")
     out = env.Dir(outdir)
+    staged = env.Flatten([staged])
+    passes = [n for n in staged if getattr(getattr(n, "attributes", None), "splitdebug_is_tree_pass", False)]
+    if passes:
+        # The stage has had its dwz pass (its record digests the debug files after it): depend on that,
+        # not on the staged files the pass rewrote, and do not run dwz again.
+        staged = passes + [n for n in staged if not getattr(getattr(n, "attributes", None), "splitdebug_staged", False)
+                           and n not in passes]
     nodes = env.SplitDebugPackageBuilder(out.File("packages.json"), staged,
-                                         SPLITDEBUG_STAGEROOT=env.Dir(destdir).abspath)
+                                         SPLITDEBUG_STAGEROOT=env.Dir(destdir).abspath,
+                                         SPLITDEBUG_PACKAGE_DWZ=not passes)
     env.Depends(nodes, env.File(policy.source))
     env.NoCache(nodes)  # the packages are not targets of their own: never restore the list alone
     env.Precious(nodes)  # its old list says which packages a rebuild replaces
@@ -168,7 +176,7 @@ def package_action(target: list[Any], source: list[Any], env: Any) -> int:
         for old in _listed(manifest):
             old.unlink(missing_ok=True)  # a new version must not leave the old packages beside it
         built = build_packages(Path(env.subst("$SPLITDEBUG_STAGEROOT")), policy, meta, manifest.parent,
-                               run_dwz=True, tools=env_tools(env))
+                               run_dwz=bool(env.get("SPLITDEBUG_PACKAGE_DWZ", True)), tools=env_tools(env))
     except SplitDebugError as err:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(err), exitstatus=2) from None
     listing = {"version": 1, "policy": policy.name, "packages": [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..tree import rewrite
 from ..tree import stage
 from . import exports as scons_exports
 from . import distro as scons_distro
+from . import treepass as scons_treepass
 from .env import PACKAGE_VARS, env_package, env_policy, env_tools, user_error
 from ..errors import SplitDebugError
 from ..layout import Link, PackageInfo, StageRoot
@@ -94,6 +96,7 @@ def generate(env: Any) -> None:
     env_policy(env)  # a bad policy fails here, at the user's Environment() line, not at a later builder
     scons_exports.generate(env)  # export lists (issue 3): visibility, version script, post-link check
     scons_distro.generate(env)  # issue 5: -ffile-prefix-map per policy, SplitDebugPackage
+    scons_treepass.generate(env)  # the stage's dwz pass, so the stage is what the packages ship
 
 
 def _first_target_only(func: Any) -> Any:
@@ -296,6 +299,8 @@ def install_stripped(env: Any, dir: Any, targets: Any, *, what: str = "InstallSt
         node.attributes.splitdebug_installed = installed_at
         nodes = env.SplitDebugStage(tgts, [stripped, debug], SPLITDEBUG_STAGEROOT=str(root))
         nodes[0].attributes.splitdebug_libnode = node
+        for n in nodes:
+            n.attributes.splitdebug_staged = True
         env.Depends(nodes, env.File(policy.source))
         # Staging also writes build-id-named files that are not SCons targets: a cache hit would
         # restore the binary without them. It is a copy; the expensive split above is cached.
@@ -311,6 +316,9 @@ def install_stripped(env: Any, dir: Any, targets: Any, *, what: str = "InstallSt
             if sources_dir is not None:
                 env.Clean(nodes[0], str(sources_dir))
         out.extend(n for n in nodes if n is not record)
+        tree_pass = scons_treepass.tree_pass_for(env, root, record)
+        if tree_pass is not None and all(n is not tree_pass for n in out):
+            out.append(tree_pass)
     return out
 
 
@@ -383,8 +391,13 @@ def stage_action(target: list[Any], source: list[Any], env: Any) -> int:
                 stage.remove_empty_dirs(stale.parent, root.root)
         tmp = record.with_suffix(".tmp")
         record.parent.mkdir(parents=True, exist_ok=True)
+        top = env.Dir("#").abspath
         tmp.write_text(json.dumps({"build_id": info.build_id,
                                    "entries": [os.path.relpath(e, root.root) for e in entries],
+                                   # What the stage's dwz pass puts back before it runs, and a stamp so that
+                                   # every staging reruns it (it rewrote what this staging just replaced).
+                                   "split": [os.path.relpath(stripped, top), os.path.relpath(debug, top)],
+                                   "staged_at": time.time_ns(),
                                    "sources": sources_dir and os.path.relpath(sources_dir, root.root)}, indent=1))
         os.replace(tmp, record)
     except (SplitDebugError, OSError) as err:
