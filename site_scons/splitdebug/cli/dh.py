@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import SplitDebugError, printable
+from .main import guarded
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,20 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--help" in argv or "-h" in argv:
         print(__doc__)
         return 0
-    try:
-        return _run(argv)
-    except SplitDebugError as err:
-        print(f"dh_splitdebug: error: {printable(str(err))}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dh_splitdebug: interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:
-        if os.environ.get("SPLITDEBUG_TRACEBACK"):
-            raise
-        print(f"dh_splitdebug: internal error: {type(err).__name__}: {printable(str(err))} "
-              "(set SPLITDEBUG_TRACEBACK=1 for details)", file=sys.stderr)
-        return 3
+    return guarded("dh_splitdebug", lambda: _run(argv))
 
 
 def _run(argv: list[str]) -> int:

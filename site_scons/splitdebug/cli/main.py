@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 from .. import __version__
@@ -66,19 +67,29 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else argv
+    return guarded("splitdebug", lambda: _dispatch(args))
+
+
+def _dispatch(argv: list[str]) -> int:
+    if argv and argv[0] in SUBCOMMANDS and getattr(subcommand(argv[0]), "RAW_ARGV", False):
+        raw: int = subcommand(argv[0]).execute_argv(argv[1:])  # its own grammar (find-debuginfo's)
+        return raw
+    args = build_parser(argv).parse_args(argv)
+    code: int = subcommand(args.command).execute(args)
+    return code
+
+
+def guarded(prog: str, run: Callable[[], int]) -> int:
+    """Run a command: its errors are one line on stderr and an exit code (2 bad input, 130 interrupted,
+    3 internal error, with the traceback only under SPLITDEBUG_TRACEBACK), never a traceback."""
     try:
-        if argv and argv[0] in SUBCOMMANDS and getattr(subcommand(argv[0]), "RAW_ARGV", False):
-            raw: int = subcommand(argv[0]).execute_argv(argv[1:])  # its own grammar (find-debuginfo's)
-            return raw
-        args = build_parser(argv).parse_args(argv)
-        code: int = subcommand(args.command).execute(args)
-        return code
+        return run()
     except SplitDebugError as err:
-        print(f"splitdebug: error: {printable(str(err))}", file=sys.stderr)
+        print(f"{prog}: error: {printable(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("splitdebug: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `splitdebug … | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -86,6 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:
         if os.environ.get("SPLITDEBUG_TRACEBACK"):
             raise
-        print(f"splitdebug: internal error: {type(err).__name__}: {printable(str(err))} "
+        print(f"{prog}: internal error: {type(err).__name__}: {printable(str(err))} "
               "(set SPLITDEBUG_TRACEBACK=1 for details)", file=sys.stderr)
         return 3
