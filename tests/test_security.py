@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -578,6 +579,21 @@ def test_xz_bomb_in_gnu_debugdata_is_bounded_in_check(tmp_path: Path) -> None:
                                   "--release", "1", root)
     assert rss < 200 and seconds < 5, (rss, seconds)
     assert "xz bomb" in proc.stdout + proc.stderr and "internal error" not in proc.stderr
+
+
+def test_xz_bomb_in_gnu_debugdata_is_bounded_in_symbolize(tmp_path: Path) -> None:
+    """symbolize falls back to a shipped binary's minidebuginfo: the same bound as check (one shared
+    reader), a one-line warning, the frame degrades to .dynsym."""
+    root = small_root(tmp_path)
+    xz_bomb(root / "usr/bin/prog")
+    proc = run_cli("split", "--policy", "debian", root)
+    assert proc.returncode == 0, proc.stderr
+    shutil.rmtree(root / "usr/lib/debug")  # no debug file: minidebuginfo is the next source
+    log = tmp_path / "crash.log"
+    log.write_text(f"{root}/usr/bin/prog 0x1000\n")
+    proc, rss, seconds = measured("symbolize", "--root", root, "--debug-file-directory", tmp_path / "none", log)
+    assert rss < 200 and seconds < 5, (rss, seconds)
+    assert "xz bomb" in proc.stderr and "internal error" not in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("policy", ["redhat", "debian"])

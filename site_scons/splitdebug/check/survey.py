@@ -7,7 +7,6 @@ A damaged file is a finding, never a crash.
 
 from __future__ import annotations
 
-import lzma
 import multiprocessing
 import os
 import posixpath
@@ -30,7 +29,6 @@ from .model import Entry, Key, TreeModel
 
 # .gnu_debugdata inflates to at most this, and to at most 64 x its packed size + 1 MiB (symbol tables
 # compress under 10 x; an xz bomb of zeros 1000 x or more): bounded memory per checker worker.
-MAX_MINIDEBUGINFO = 64 << 20
 
 @dataclass(frozen=True)
 class Member:
@@ -149,17 +147,9 @@ def _minidebuginfo(fs_path: str, info: elfread.ElfInfo) -> str:
         packed = elfread.section_bytes(fs_path, info, ".gnu_debugdata") or b""
     except ElfError as err:
         return str(err)
-    inflater = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-    limit = min(MAX_MINIDEBUGINFO, 64 * len(packed) + (1 << 20))
-    try:
-        data = inflater.decompress(packed, max_length=limit)
-    except lzma.LZMAError as err:
-        return f".gnu_debugdata is not xz data ({err})"
-    if not inflater.eof:
-        return ".gnu_debugdata is a truncated xz stream" if inflater.needs_input else \
-            f".gnu_debugdata inflates past {limit} bytes (an xz bomb?)"
-    if inflater.unused_data.strip(b"\0"):
-        return ".gnu_debugdata has data after its xz stream"
+    data, problem = elfread.inflate_minidebuginfo(packed)
+    if problem:
+        return problem
     try:
         inner = elfread.read_elf_bytes(".gnu_debugdata", data)
     except SplitDebugError as err:

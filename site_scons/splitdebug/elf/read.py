@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import io
+import lzma
 import os
 import stat
 import struct
@@ -734,3 +735,23 @@ def debug_compressions(path: str | os.PathLike[str], info: ElfInfo) -> dict[str,
     except (OSError, struct.error) as err:
         raise ElfError(os.fspath(path), f"cannot read compression headers: {err}") from None
     return out
+
+
+MAX_MINIDEBUGINFO = 64 << 20  # most a .gnu_debugdata may inflate to (an xz bomb costs nothing)
+
+
+def inflate_minidebuginfo(packed: bytes) -> tuple[bytes, str]:
+    """(the ELF image of a .gnu_debugdata xz stream, "") or (b"", why not). Inflates at most 64 x the
+    packed size + 1 MiB, and MAX_MINIDEBUGINFO: check and symbolize read it from untrusted binaries."""
+    inflater = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    limit = min(MAX_MINIDEBUGINFO, 64 * len(packed) + (1 << 20))
+    try:
+        data = inflater.decompress(packed, max_length=limit)
+    except lzma.LZMAError as err:
+        return b"", f".gnu_debugdata is not xz data ({err})"
+    if not inflater.eof:
+        return b"", (".gnu_debugdata is a truncated xz stream" if inflater.needs_input else
+                     f".gnu_debugdata inflates past {limit} bytes (an xz bomb?)")
+    if inflater.unused_data.strip(b"\0"):
+        return b"", ".gnu_debugdata has data after its xz stream"
+    return data, ""

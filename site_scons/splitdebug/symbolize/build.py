@@ -16,6 +16,7 @@ from elftools.common.exceptions import ELFError
 from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 
+from ..elf.read import inflate_minidebuginfo
 from .demangle import demangle
 from .dies import (AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_COMP_DIR, AT_HIGH_PC, AT_LOW_PC, AT_RANGES,
                    AT_STMT_LIST, SCOPES, DieReader, Unit, Unsupported)
@@ -81,9 +82,12 @@ def minidebuginfo_image(path: str) -> bytes | None:
             sec = ELFFile(f).get_section_by_name(".gnu_debugdata")
             if sec is None:
                 return None
-            return lzma.decompress(sec.data())
+            data, problem = inflate_minidebuginfo(sec.data())
     except DAMAGE as err:
         raise IndexError_(f"{path}: unreadable .gnu_debugdata ({type(err).__name__})") from None
+    if problem:
+        raise IndexError_(f"{path}: {problem}")
+    return data
 
 
 def _demangle_names(index: AddressIndex, raw: list[str]) -> None:
