@@ -245,3 +245,26 @@ def test_strict_build_id_stops_before_writing(tmp_path: Path) -> None:
     stock = subprocess.run([FDI, "--strict-build-id", str(src)], cwd=build, env=fdi_env(stock_root, build),
                            capture_output=True, text=True)
     assert stock.returncode != 0 and "No build ID note found" in stock.stderr
+
+
+def test_a_source_symlinked_out_of_the_build_directory_is_not_copied(tmp_path: Path) -> None:
+    """cpio -L would copy what a hostile build's symlink names (here a root-only file) into -debugsource;
+    the front end copies sources as `split --source-root` does: only what stays under the build directory."""
+    build = tmp_path / "BUILD"
+    src = write_sources(build / "demo-1.0")
+    unstripped = tmp_path / "unstripped"
+    build_unstripped(src, unstripped, "/usr/lib64")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root's secret\n")
+    secret.chmod(0o600)
+    header = src / "common.h"
+    header.unlink()
+    header.symlink_to(secret)
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-a", f"{unstripped}/.", str(root)], check=True)
+    proc = run_cli("find-debuginfo", "-j2", *UNIQUE, src, cwd=build, env=fdi_env(root, build))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    copied = [p for p in (root / "usr/src/debug").rglob("*") if p.is_file()]
+    assert (root / "usr/src/debug/demo-1.0-1.x86_64/prog.c") in copied
+    assert not [p for p in copied if p.read_bytes() == b"root's secret\n"]
+    assert "common.h" in (src / "debugsources.list").read_text()  # it was named, and refused

@@ -15,7 +15,6 @@ import os
 import posixpath
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -115,7 +114,7 @@ def run(opts: Options, build: RpmBuild, say: Callable[[str], None]) -> Report:
     report = split_tree(stage_root, policy, build.pkg, jobs=opts.jobs, tools=tools, processes=True,
                         exec_bit_only=True)
     links = _symlink_debug_links(stage_root)
-    copy_sources(edited, Path(base), build.root / dest.lstrip("/"))
+    copy_sources(edited, Path(base), stage_root, policy, dest)
     main = lists.main_list(build.root, opts)
     main, subs = lists.split_lists(build.root, builddir, opts, main, links)
     lists.write(builddir / opts.out, main)
@@ -190,28 +189,12 @@ def _symlink_debug_links(stage_root: StageRoot) -> list[tuple[str, str]]:
     return made
 
 
-def copy_sources(names: list[str], base: Path, dest: Path) -> None:
-    """`sort -z -u | grep -v '<…>' | (cd base; cpio -pd0mL dest)`, then directories 0755: sources
-    and the directories they are in, modes and mtimes kept, symlinks followed."""
-    wanted = sorted({n for n in names if not _PSEUDO.search(n)})
-    if not wanted:
-        return
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in wanted:
-        rel = posixpath.normpath(name)
-        if rel.startswith(("/", "../")) or rel in (".", ".."):
-            continue  # cpio would leave the destination
-        src, out = base / rel, dest / rel
-        try:
-            st = os.stat(src)
-        except OSError:
-            continue  # cpio warns and goes on
-        if stat.S_ISDIR(st.st_mode):
-            out.mkdir(parents=True, exist_ok=True)
-        elif stat.S_ISREG(st.st_mode):
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if out.is_symlink():
-                out.unlink()
-            shutil.copy2(src, out)
-    for dirpath, _, _ in os.walk(dest):
-        os.chmod(dirpath, 0o755)
+def copy_sources(names: list[str], base: Path, stage_root: StageRoot, policy: Policy, dest: str) -> None:
+    """find-debuginfo's `cpio -pd0mL` of debugsources.list into the build root, by the tree's own copy:
+    symlinks followed only while they stay under `base`, the destination never reached through one,
+    modes no wider than the source's, mtimes kept, directories 0755 (what security asks of
+    --source-root applies to rpm's build directory too)."""
+    wanted = sorted({posixpath.normpath(n) for n in names if n and not _PSEUDO.search(n)})
+    wanted = [n for n in wanted if not n.startswith(("/", "../")) and n not in (".", "..")]
+    if wanted:
+        sources.copy_sources(wanted, base, stage_root, policy, dest)
