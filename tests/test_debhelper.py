@@ -18,13 +18,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_cli
+from corpus_helpers import CORPUS, fetch
 from distro_helpers import extract_deb, gdb
 from test_dh_splitdebug import dh_env
 
 pytestmark = pytest.mark.slow
 
-CORPUS = Path(os.environ.get("SPLITDEBUG_CORPUS", str(REPO.parent / "corpus")))
-FETCH = REPO.parent / "shared/corpus/fetch.sh"
 FULL = bool(os.environ.get("SPLITDEBUG_FULL"))
 DBGSYM_FIELDS = ("Package", "Auto-Built-Package", "Depends", "Section", "Priority", "Multi-Arch", "Build-Ids")
 MA = "x86_64-linux-gnu"
@@ -42,10 +41,7 @@ def readme_snippets() -> tuple[str, str]:
 
 def corpus_source(pkg: str) -> Path:
     """`DEBIAN=1 fetch.sh` unpacks deb-<pkg>; its Build-Depends are in ./bootstrap."""
-    src = CORPUS / f"deb-{pkg}"
-    if not src.is_dir():
-        env = dict(os.environ, DEBIAN="1", PKGS=pkg)
-        subprocess.run(["sh", str(FETCH), str(CORPUS)], env=env, check=True, capture_output=True)
+    src = fetch(pkg, debian=True) / f"deb-{pkg}"
     missing = subprocess.run(["dpkg-checkbuilddeps"], cwd=src, capture_output=True, text=True)
     if missing.returncode != 0:
         pytest.fail(f"{pkg}: build dependencies missing (run ./bootstrap): {missing.stderr.strip()}")

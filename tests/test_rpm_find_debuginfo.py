@@ -17,13 +17,12 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SITE_SCONS, env_with_package, resolves, run_cli
+from corpus_helpers import CORPUS, fetch
 from distro_helpers import altlink, extract_rpm, gdb
 from splitdebug.elf import read as elfread
 
 pytestmark = pytest.mark.skipif(shutil.which("rpmbuild") is None or not os.access("/usr/bin/find-debuginfo", os.X_OK),
                                 reason="rpmbuild and find-debuginfo (debugedit) needed")
-CORPUS = Path(os.environ.get("SPLITDEBUG_CORPUS", REPO.parent / "corpus"))
-FETCH = REPO.parent / "shared/corpus/fetch.sh"
 NVR = "1.2.13-1"
 LUA_NVR = "5.4.4-1"
 
@@ -89,12 +88,8 @@ def readme_snippet() -> str:
 
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    found = sorted(CORPUS.glob("zlib_*.orig.tar.*"))
-    if not found and FETCH.is_file():
-        subprocess.run(["sh", str(FETCH), str(CORPUS)], env=dict(os.environ, PKGS="zlib"), capture_output=True)
-        found = sorted(CORPUS.glob("zlib_*.orig.tar.*"))
-    if not found:
-        pytest.skip(f"no zlib tarball in {CORPUS} (run ../shared/corpus/fetch.sh {CORPUS})")
+    found = sorted(fetch("zlib").glob("zlib_*.orig.tar.*"))
+    assert found, f"fetch.sh left no zlib tarball in {CORPUS}"
     return found[0]
 
 
@@ -302,12 +297,8 @@ ln -s liblua.so.5.4.4 %{{buildroot}}/usr/lib64/liblua.so.5.4
 
 def test_lua(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The second tarball: lua5.4 (two programs and a static archive sharing one code base, a shared library)."""
-    found = sorted(CORPUS.glob("lua5.4_*.orig.tar.*"))
-    if not found and FETCH.is_file():
-        subprocess.run(["sh", str(FETCH), str(CORPUS)], env=dict(os.environ, PKGS="lua5.4"), capture_output=True)
-        found = sorted(CORPUS.glob("lua5.4_*.orig.tar.*"))
-    if not found:
-        pytest.skip(f"no lua5.4 tarball in {CORPUS} (run ../shared/corpus/fetch.sh {CORPUS})")
+    found = sorted(fetch("lua5.4").glob("lua5.4_*.orig.tar.*"))
+    assert found, f"fetch.sh left no lua5.4 tarball in {CORPUS}"
     base = tmp_path_factory.mktemp("rpmfdi-lua")
     stock = rpmbuild(base, found[0], "stock", "", spec=LUA_SPEC, nvr=LUA_NVR)
     ours = rpmbuild(base, found[0], "ours", readme_snippet(), spec=LUA_SPEC, nvr=LUA_NVR)
