@@ -17,6 +17,19 @@ SITE_SCONS = REPO / "site_scons"
 sys.path.insert(0, str(SITE_SCONS))
 
 
+@pytest.fixture(autouse=True)
+def _machine_left_as_found() -> object:
+    """No test may change the machine outside its own directories. /dev/null is the canary: the CI image once
+    had it 0644, so apt's unprivileged `_apt` user could not open it and every later apt-get failed. A test
+    that chmods or replaces it (a tool following a symlink out of a tree, `-o /dev/null` to a tool that
+    renames over its output) fails here, by name."""
+    before = os.stat("/dev/null")
+    yield
+    after = os.stat("/dev/null")
+    assert (after.st_mode, after.st_rdev, after.st_ino) == (before.st_mode, before.st_rdev, before.st_ino), \
+        f"/dev/null changed during this test: {oct(before.st_mode)} -> {oct(after.st_mode)}"
+
+
 def env_with_package() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SITE_SCONS) + os.pathsep + env.get("PYTHONPATH", "")

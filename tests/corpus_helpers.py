@@ -34,7 +34,9 @@ def fetch(pkg: str, debian: bool = False) -> Path:
         proc = subprocess.run(["sh", str(FETCH), str(CORPUS)], env=env, capture_output=True, text=True)
     finally:
         os.unlink(conf.name)
-    if proc.returncode != 0 or not wanted.is_dir():
+    # Judged by what it left, not its status: fetch.sh ends with an `ls` of src-* and deb-* that exits 2
+    # when there is no deb-* at all.
+    if not wanted.is_dir():
         pytest.fail(f"{FETCH} could not fetch {pkg} into {CORPUS} (exit {proc.returncode}): "
                     f"{proc.stderr.strip()[-1500:]}")
     return CORPUS
