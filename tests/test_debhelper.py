@@ -254,7 +254,9 @@ def test_own_packages_are_lintian_clean(own_debs: Path) -> None:
 
 def test_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: Build, tmp_path: Path) -> None:
     """The two .debs unpacked into a root, the system python3, a clean environment and a directory
-    outside the checkout: `dh $@ --with splitdebug` finds the addon and dh_splitdebug there."""
+    outside the checkout: `Build-Depends: dh-sequence-splitdebug` (what dh-splitdebug Provides), with
+    debian/rules left as it is, makes dh run the addon and dh_splitdebug from there. `-d`: dpkg does not
+    know the unpacked packages as installed."""
     root = tmp_path / "installed"
     for deb in own_debs.glob("*.deb"):
         extract_deb(deb, root)
@@ -266,9 +268,12 @@ def test_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: B
     assert where.startswith(str(root / "usr/lib/python3/dist-packages/")), where
     work = tmp_path / "build"
     shutil.copytree(corpus_source("libyaml"), work / "src", symlinks=True)
-    rules = work / "src/debian/rules"
-    rules.write_text(with_addon(rules.read_text()))
-    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B"], cwd=work / "src", env=env,
+    control = work / "src/debian/control"
+    text, n = re.subn(r"^Build-Depends:", "Build-Depends: dh-sequence-splitdebug,", control.read_text(),
+                      count=1, flags=re.M)
+    assert n == 1
+    control.write_text(text)
+    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B", "-d"], cwd=work / "src", env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "dh_splitdebug -a" in proc.stdout
@@ -276,6 +281,19 @@ def test_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: B
     assert set(ours) == {"libyaml-0-2", "libyaml-0-2-dbgsym", "libyaml-dev"}
     for name in ours:
         assert listing(ours[name]) == listing(yaml_stock.debs()[name]), name
+
+
+def test_own_packages_install_with_apt(own_debs: Path) -> None:
+    """apt itself resolves the two .debs against this machine's Debian: every dependency named in
+    debian/control exists and is satisfiable (a simulation, `-s`: the shared machine is left as it is)."""
+    debs = sorted(str(p) for p in own_debs.glob("*.deb"))
+    proc = subprocess.run(["apt-get", "install", "-s", "--no-install-recommends", *debs],
+                          env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"},
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+    assert re.search(r"^Inst python3-splitdebug ", proc.stdout, re.M), proc.stdout[-2000:]
+    assert re.search(r"^Inst dh-splitdebug ", proc.stdout, re.M), proc.stdout[-2000:]
+    assert re.search(r"^Conf dh-splitdebug ", proc.stdout, re.M), proc.stdout[-2000:]
 
 
 # --- lua5.4 (SPLITDEBUG_FULL=1): its own override `dh_strip --dbg-package=liblua5.4-0-dbg` ---
