@@ -14,32 +14,30 @@ import re
 import shlex
 import subprocess
 import tempfile
-from dataclasses import dataclass
 
 NOTE_TYPE = 0xCAFE1A7E  # FDO_PACKAGING_METADATA
 OWNER = b"FDO\0"
 
 
-@dataclass(frozen=True)
-class Linker:
-    """What a compiler driver's linker can do for the note."""
-
-    package_metadata: bool  # --package-metadata (binutils >= 2.39)
-    readonly: bool          # the READONLY section keyword of linker scripts (binutils >= 2.38)
+def _run(link: str, flag: str) -> str:
+    words = shlex.split(link) or ["cc"]
+    try:
+        return subprocess.run([*words, flag], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
 
 
 @functools.cache  # one probe per driver command and process
-def probe(link: str) -> Linker:
-    """Ask `link` (a compiler driver command, e.g. "gcc") what its linker takes."""
-    words = shlex.split(link) or ["cc"]
-    try:
-        help_text = subprocess.run([*words, "-Wl,--help"], capture_output=True, text=True, timeout=60).stdout
-        version = subprocess.run([*words, "-Wl,--version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return Linker(False, False)
-    found = re.search(r"GNU ld .*?(\d+)\.(\d+)", version)
-    readonly = found is None or (int(found[1]), int(found[2])) >= (2, 38)
-    return Linker("--package-metadata" in help_text, readonly)
+def has_package_metadata(link: str) -> bool:
+    """Whether the linker of `link` (a compiler driver command, e.g. "gcc") takes --package-metadata."""
+    return "--package-metadata" in _run(link, "-Wl,--help")
+
+
+@functools.cache  # asked only when a script is written
+def has_readonly(link: str) -> bool:
+    """Whether the linker knows the READONLY section keyword (GNU ld >= 2.38; other linkers: assumed)."""
+    found = re.search(r"GNU ld .*?(\d+)\.(\d+)", _run(link, "-Wl,--version"))
+    return found is None or (int(found[1]), int(found[2])) >= (2, 38)
 
 
 def _pad(data: bytes) -> bytes:

@@ -47,11 +47,10 @@ def execute(args: argparse.Namespace) -> int:
     note = layout.package_note(policy, package_from(args), layout.parse_os_release(release))
     if note is None:
         raise SplitDebugError(f"policy {policy.name} has no package_note: nothing to stamp")
-    linker = ldflags.probe(args.cc)
     if args.script is not None:
-        ldflags.write_script(str(args.script), ldflags.linker_script(note, linker.readonly))
+        ldflags.write_script(str(args.script), ldflags.linker_script(note, ldflags.has_readonly(args.cc)))
         flags = ldflags.script_flags(str(args.script.resolve()))
-    elif linker.package_metadata:
+    elif ldflags.has_package_metadata(args.cc):
         flags = ldflags.option_flags(note)
     else:
         raise SplitDebugError(f"{args.cc}: its linker has no --package-metadata (binutils < 2.39): "

@@ -103,7 +103,7 @@ def _note_by_script(env: Any) -> bool:
     method = env.subst("$SPLITDEBUG_PACKAGENOTE_METHOD")
     if method not in ("auto", "option", "script"):
         raise user_error(f"SPLITDEBUG_PACKAGENOTE_METHOD={method!r}: give auto, option or script")
-    return method == "script" or (method == "auto" and not ldflags.probe(env.subst("$LINK")).package_metadata)
+    return method == "script" or (method == "auto" and not ldflags.has_package_metadata(env.subst("$LINK")))
 
 
 def _script_node(env: Any, note: str) -> Any:
@@ -111,7 +111,7 @@ def _script_node(env: Any, note: str) -> Any:
     digest = hashlib.sha256(note.encode()).hexdigest()[:16]
     node = env.File(f"#.splitdebug/package-note-{digest}.ld")
     if not node.has_builder():
-        readonly = ldflags.probe(env.subst("$LINK")).readonly
+        readonly = ldflags.has_readonly(env.subst("$LINK"))
         text = ldflags.linker_script(note, readonly)
 
         def write(target: Any, source: Any, env: Any) -> None:
