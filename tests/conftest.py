@@ -85,11 +85,12 @@ class Tree:
     library: Path
 
 
-def make_tree(root: Path, *, tag: str = "") -> Tree:
+def make_tree(root: Path, *, tag: str = "", link_flags: tuple[str, ...] = ()) -> Tree:
     """A small DESTDIR as `make install` leaves it: a program, a versioned library with symlinks,
-    a hard link, a shell script, a data file and a static archive."""
-    prog = compile_c(root / "usr/bin/prog", PROGRAM + f'const char *tag = "{tag}p";\n')
-    lib = compile_c(root / "usr/lib/libdemo.so.1.0", LIBRARY + f'const char *tag = "{tag}l";\n', shared=True)
+    a hard link, a shell script, a data file and a static archive (`link_flags` on both links)."""
+    prog = compile_c(root / "usr/bin/prog", PROGRAM + f'const char *tag = "{tag}p";\n', flags=link_flags)
+    lib = compile_c(root / "usr/lib/libdemo.so.1.0", LIBRARY + f'const char *tag = "{tag}l";\n', shared=True,
+                    flags=link_flags)
     os.symlink("libdemo.so.1.0", root / "usr/lib/libdemo.so.1")
     os.symlink("libdemo.so.1", root / "usr/lib/libdemo.so")
     os.link(prog, root / "usr/bin/prog-alias")

@@ -145,6 +145,22 @@ def _unnumbered(entries: set[tuple[str, str]]) -> Counter[tuple[str, str]]:
     return Counter((blank(path), kind) for path, kind in entries)
 
 
+def opensuse_patched(upstream: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """What openSUSE's find-debuginfo makes of the upstream -debuginfo tree (debugedit 5.0's patches
+    as mirrored in bmwiedemann/openSUSE @ d0a22e4e9c80, packages/d/debugedit/): debugsubpkg.patch
+    makes no <symlink>.debug links; finddebuginfo.patch writes the debug file with objcopy
+    --only-keep-debug and drops strip_to_debug's chmod 444, so it keeps the binary's mode (0755 here).
+    The tree's only symlinks outside .build-id are libdemo.so.1 and libdemo.so."""
+    out = set()
+    for path, kind in upstream:
+        if kind.startswith("link") and "/.build-id/" not in path:
+            continue
+        if kind == "file 444" and path.endswith(".debug"):
+            kind = "file 755"
+        out.add((path, kind))
+    return out
+
+
 OPENSUSE_SPEC = """\
 Name: {name}
 Version: {version}
@@ -190,11 +206,12 @@ def test_opensuse_matches_rpmbuild_with_its_settings(tmp_path: Path) -> None:
                            str(spec)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ref = {p.name.split("-" + VERSION)[0]: p for p in (top / "RPMS").rglob("*.rpm")}
-    theirs = rpm_listing(ref[f"{NAME}-debuginfo"], DBG) | rpm_listing(ref[f"{NAME}-debugsource"], "/usr/src/debug")
+    upstream = rpm_listing(ref[f"{NAME}-debuginfo"], DBG) | rpm_listing(ref[f"{NAME}-debugsource"], "/usr/src/debug")
+    theirs = opensuse_patched(upstream)
     mine = (listing(ours, DBG) | listing(ours, "/usr/src/debug")) - {("/usr/src/debug", "dir 755")}
     # rpm numbers one build-id's -debuginfo links in readdir order, we in path order (as
     # test_distro_compare.py): the numbers are compared blanked out, everything else exactly.
-    assert _unnumbered(mine) == _unnumbered(theirs)
+    assert _unnumbered(mine) == _unnumbered(theirs), (sorted(mine - theirs), sorted(theirs - mine))
     assert any(".build-id/" in path and path.endswith(".2.debug") for path, _ in theirs)
     ids = _ids(ours, "usr/lib64")
     for key, function in (("prog", "prog_entry"), ("tool", "tool_entry"), ("lib", "lib_entry")):
@@ -202,3 +219,40 @@ def test_opensuse_matches_rpmbuild_with_its_settings(tmp_path: Path) -> None:
         assert resolves(gdb_info_line(ours / DBG.lstrip("/"), binary, function), ""), key
         assert ids[key]
     _check_passes_and_catches_a_lost_debug_file(ours, tmp_path, "opensuse", *pkg)
+
+
+def _sections(path: Path) -> list[tuple[str, str]]:
+    return [(s.name, s.type) for s in elfread.read_elf(path).sections]
+
+
+def test_opensuse_strips_as_its_objcopy_pass(tmp_path: Path) -> None:
+    """openSUSE's find-debuginfo (finddebuginfo.patch, see opensuse_patched) runs objcopy
+    --only-keep-debug, then objcopy --add-gnu-debuglink -R .comment -R .GCC.command.line --strip-all
+    on programs and libraries alike: those two commands, run here on the same unstripped files (built
+    with -frecord-gcc-switches, so .GCC.command.line is there to remove), give the sections ours has."""
+    src = write_sources(tmp_path / "src")
+    unstripped = tmp_path / "unstripped"
+    bins = build_unstripped(src, unstripped, "/usr/lib64")
+    rec = unstripped / "usr/bin/recorded"
+    subprocess.run(["gcc", "-g", "-O1", "-frecord-gcc-switches", "-Wl,--build-id=sha1", "-o", str(rec), "tool.c"],
+                   cwd=src, check=True)
+    assert elfread.read_elf(rec).section(".GCC.command.line") is not None
+    ours = tmp_path / "ours"
+    subprocess.run(["cp", "-a", f"{unstripped}/.", str(ours)], check=True)
+    split(ours, "opensuse", "--package", NAME, "--version", VERSION, "--release", RELEASE, "--arch", "x86_64")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    for binary in (bins["prog"], bins["lib"], rec):
+        rel = binary.relative_to(unstripped)
+        stripped, debug = theirs / binary.name, theirs / f"{binary.name}.debug"
+        shutil.copy2(binary, stripped)
+        subprocess.run(["objcopy", "--only-keep-debug", str(stripped), str(debug)], check=True)
+        subprocess.run(["objcopy", f"--add-gnu-debuglink={debug}", "-R", ".comment", "-R", ".GCC.command.line",
+                        "--strip-all", str(stripped)], check=True)
+        assert _sections(ours / rel) == _sections(stripped), rel
+        assert oct((ours / DBG.lstrip("/") / f"{rel}.debug").stat().st_mode & 0o777) == oct(debug.stat().st_mode & 0o777)
+        # dwz (the policy's pass, after the split) adds .gnu_debugaltlink and may move all of
+        # .debug_str to the multifile; every other section is objcopy's, in its order.
+        dwz_made = {".gnu_debugaltlink", ".debug_str"}
+        mine = [s for s in _sections(ours / DBG.lstrip("/") / f"{rel}.debug") if s[0] not in dwz_made]
+        assert mine == [s for s in _sections(debug) if s[0] not in dwz_made], rel

@@ -64,8 +64,9 @@ def tool_runs(project: Path) -> list[str]:
     log = project.parent / "tools.log"
     lines = log.read_text().splitlines() if log.exists() else []
     log.unlink(missing_ok=True)
-    # SCons asks `gcc --version` while reading SConscripts: a probe, not a build step.
-    return [line for line in lines if not line.endswith(("--version", "-dumpversion"))]
+    # SCons asks `gcc --version` while reading SConscripts, and under a policy with a package note
+    # (redhat) the tool asks `gcc -Wl,--help` whether ld has --package-metadata: probes, not build steps.
+    return [line for line in lines if not line.endswith(("--version", "-dumpversion", "-Wl,--help"))]
 
 
 def debug_outputs(project: Path) -> dict[str, int]:

@@ -16,7 +16,7 @@ PKG = REPO / "site_scons" / "splitdebug"
 FLOORS = {
     "errors": 0, "fs": 0, "__init__": 0,  # the package's __init__ holds only __version__
     "policy": 1, "elf": 1,
-    "layout": 2,
+    "layout": 2, "ldflags": 2,
     "tree": 3, "exports": 3,
     "check": 4, "package": 4, "symbolize": 4, "debhelper": 4, "rpm": 4,
     "scons": 5, "cli": 5,

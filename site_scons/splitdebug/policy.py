@@ -70,6 +70,7 @@ TOP_KEYS = {
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
     "dwz_multifile_mib": False, "package_format": False, "arch_names": False, "package_note": False,
+    "package_note_required": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
@@ -140,6 +141,8 @@ class Policy:
     arch_names: tuple[tuple[str, str], ...] = ()  # machine name -> the distribution's name
     # JSON key -> template of the .note.package every linked binary carries; () for none.
     package_note: tuple[tuple[str, str], ...] = ()
+    # False: a binary without the note is allowed (a package may opt out, as Fedora's may): check warns.
+    package_note_required: bool = True
 
     @property
     def ships_sources(self) -> bool:
@@ -361,6 +364,8 @@ class _Reader:
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
             package_note=opt("package_note", (), self.package_note),
+            package_note_required=opt("package_note_required", True,
+                                      lambda n: self.scalar(n, "package_note_required", bool)),
         )
 
     def package_note(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
@@ -508,6 +513,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "dwz_multifile_mib": policy.dwz_multifile_mib, "package_format": policy.package_format,
         "arch_names": dict(policy.arch_names),
         "package_note": dict(policy.package_note) or None,
+        "package_note_required": policy.package_note_required,
     }
     return doc
 

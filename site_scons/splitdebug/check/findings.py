@@ -50,6 +50,9 @@ RULES: tuple[Rule, ...] = (
     Rule("SD206", "package-note-invalid", ERROR,
          "a shipped binary's package metadata note is not one compact JSON object (UTF-8, NUL-padded) with "
          "every key the policy's package_note names, or there is more than one such note"),
+    Rule("SD207", "package-note-absent", WARNING,
+         "the policy's package_note is stamped where the build allows, but not required "
+         "(package_note_required: false), and a shipped binary has none"),
     Rule("SD301", "no-debuglink", WARNING,
          "a stripped shipped binary has no .gnu_debuglink (stripped before it was installed?)"),
     Rule("SD302", "debuglink-name-mismatch", ERROR,

@@ -40,6 +40,8 @@ SUBCOMMANDS = {
                   "Turn a crash's addresses into functions and file:line, from the debug trees we lay out."),
     "find-debuginfo": ("find_debuginfo",
                        "A drop-in for rpm's find-debuginfo: `%global __find_debuginfo splitdebug find-debuginfo`."),
+    "package-note": ("package_note",
+                     "Print the linker flags that stamp the policy's package metadata note (.note.package)."),
     "policy": ("policy",
                "List, show and validate distribution policies (configs/*.yaml, or a YAML file of your own)."),
 }

@@ -9,17 +9,18 @@
 - `$SPLITDEBUG_PACKAGENOTEFLAGS` in `$LINKFLAGS`: `-Xlinker --package-metadata=<JSON>` for policies with a
   `package_note` (the ELF package metadata note, from the PACKAGE_* values and /etc/os-release), where
   the linker has the option (binutils >= 2.39); computed like the source flags, so a new version relinks.
+  An older ld (or `SPLITDEBUG_PACKAGENOTE_METHOD="script"`) gets `-Wl,-dT,<script>` instead: the note as a
+  linker script, `#.splitdebug/package-note-<digest>.ld`, a real target every link depends on
+  (`note_script_emitter`), named by its content so a new note is a new file and relinks.
 - `env.SplitDebugPackage(dir, staged)` builds the policy's packages of `$DESTDIR` into `dir`, running
   the tree-level dwz pass on its private copy; its target is `dir/packages.json`, which lists them.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,9 @@ import SCons.Action
 import SCons.Builder
 import SCons.Errors
 import SCons.Subst
+import SCons.Util
 
+from .. import ldflags
 from ..tree import sources
 from .env import env_package, env_policy, env_tools, user_error
 from ..errors import SplitDebugError
@@ -60,8 +63,13 @@ def generate(env: Any) -> None:
     env.AppendUnique(CCFLAGS=["$_SPLITDEBUG_SOURCEFLAGS"])
     env["_splitdebug_package_note_flags"] = package_note_flags
     env.SetDefault(SPLITDEBUG_PACKAGENOTEFLAGS="${_splitdebug_package_note_flags(__env__)}",
-                   SPLITDEBUG_OS_RELEASE="/etc/os-release")
+                   SPLITDEBUG_OS_RELEASE="/etc/os-release", SPLITDEBUG_PACKAGENOTE_METHOD="auto")
     env.AppendUnique(LINKFLAGS=["$SPLITDEBUG_PACKAGENOTEFLAGS"])
+    for var in ("PROGEMITTER", "SHLIBEMITTER", "LDMODULEEMITTER"):  # as tool.generate adds its own
+        current = env.get(var)
+        emitters = list(current) if SCons.Util.is_List(current) else ([current] if current else [])
+        if note_script_emitter not in emitters:
+            env[var] = emitters + [note_script_emitter]
     env["BUILDERS"]["SplitDebugPackageBuilder"] = SCons.Builder.Builder(
         action=SCons.Action.Action("$SPLITDEBUGPACKAGECOM", "$SPLITDEBUGPACKAGECOMSTR"))
     env.AddMethod(split_debug_package, "SplitDebugPackage")
@@ -79,29 +87,57 @@ def source_flags(env: Any) -> list[str]:
     return [smap.prefix_map_flag()] if smap is not None else []
 
 
-def package_note_flags(env: Any) -> list[Any]:
-    """The linker flags that stamp the policy's package metadata note ([] for none, or an old ld)."""
+def _note(env: Any) -> str | None:
+    """The policy's package metadata note for this environment's package, or None."""
     policy = env_policy(env)
     if not policy.package_note:
-        return []
+        return None
     try:
         release = Path(env.subst("$SPLITDEBUG_OS_RELEASE")).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         release = ""  # no os-release: its fields are empty strings
-    note = layout.package_note(policy, env_package(env), layout.parse_os_release(release))
-    if note is None or not _linker_has_package_metadata(env.subst("$LINK")):
+    return layout.package_note(policy, env_package(env), layout.parse_os_release(release))
+
+
+def _note_by_script(env: Any) -> bool:
+    method = env.subst("$SPLITDEBUG_PACKAGENOTE_METHOD")
+    if method not in ("auto", "option", "script"):
+        raise user_error(f"SPLITDEBUG_PACKAGENOTE_METHOD={method!r}: give auto, option or script")
+    return method == "script" or (method == "auto" and not ldflags.has_package_metadata(env.subst("$LINK")))
+
+
+def _script_node(env: Any, note: str) -> Any:
+    """The linker script holding `note`: one target per distinct note, built once."""
+    digest = hashlib.sha256(note.encode()).hexdigest()[:16]
+    node = env.File(f"#.splitdebug/package-note-{digest}.ld")
+    if not node.has_builder():
+        readonly = ldflags.has_readonly(env.subst("$LINK"))
+        text = ldflags.linker_script(note, readonly)
+
+        def write(target: Any, source: Any, env: Any) -> None:
+            ldflags.write_script(str(target[0]), text)
+        env.Command(node, [], SCons.Action.Action(write, "Package note script $TARGET"))
+    return node
+
+
+def note_script_emitter(target: list[Any], source: list[Any], env: Any) -> tuple[list[Any], list[Any]]:
+    """Where the note goes in by linker script, every link depends on the script (a real target)."""
+    note = _note(env)
+    if note is not None and _note_by_script(env):
+        env.Depends(target[0], _script_node(env, note))
+    return target, source
+
+
+def package_note_flags(env: Any) -> list[Any]:
+    """The linker flags that stamp the policy's package metadata note ([] for none)."""
+    note = _note(env)
+    if note is None:
         return []
+    if _note_by_script(env):
+        return ldflags.script_flags(_script_node(env, note).abspath)
     # -Xlinker, not -Wl: the JSON has commas. Literal: SCons quotes it for the shell, untouched.
-    return ["-Xlinker", SCons.Subst.Literal(f"--package-metadata={note}")]
-
-
-@functools.cache  # one probe per linker driver and SCons run
-def _linker_has_package_metadata(link: str) -> bool:
-    try:
-        proc = subprocess.run([*link.split(), "-Wl,--help"], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--package-metadata" in proc.stdout
+    flag, option = ldflags.option_flags(note)
+    return [flag, SCons.Subst.Literal(option)]
 
 
 def _stage_dir_shown(target: Any, source: Any, env: Any, for_signature: bool) -> str:

@@ -6,6 +6,7 @@ that does not read (a corrupt debug file) is one warning and the next source is 
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import SplitDebugError
-from ..elf.read import crc32_file, read_debugaltlink, read_debuglink, read_elf
+from ..elf.read import ElfInfo, crc32_file, package_notes, read_debugaltlink, read_debuglink, read_elf
 from ..layout import PackageInfo, check_package_fields, place
 from ..policy import Policy
 from . import cache
@@ -22,6 +23,19 @@ from .debuginfod import fetch_debuginfo, server_urls
 from .index import AddressIndex, IndexError_
 
 DEFAULT_DEBUG_DIR = Path("/usr/lib/debug")
+
+
+def _package_of(binary: Path, info: ElfInfo) -> tuple[str, str] | None:
+    """(name, version) of the package the binary's ELF package metadata note names, or None."""
+    for desc in package_notes(binary, info):
+        try:
+            doc = json.loads(desc.rstrip(b"\0").decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue  # check reports a broken note (SD206); here it only names nothing
+        if isinstance(doc, dict) and isinstance(doc.get("name"), str):
+            version = doc.get("version")
+            return doc["name"], version if isinstance(version, str) else ""
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class Module:
     source: str  # dwarf, minidebuginfo, dynsym, none
     reason: str = ""
     fallback_loader: Callable[[], AddressIndex | None] | None = None  # the binary's .dynsym, read when needed
+    package: tuple[str, str] | None = None  # (name, version) from the binary's .note.package
     _fallback: list[AddressIndex | None] = field(default_factory=list)
 
     def fallback(self) -> AddressIndex | None:
@@ -123,6 +138,7 @@ class Resolver:
     def _resolve(self, build_id: str | None, path: str | None) -> Module:
         label = path or build_id or "??"
         binary, root = self._binary(build_id, path)
+        package = None
         if binary is not None:
             try:
                 info = read_elf(binary)
@@ -135,6 +151,7 @@ class Resolver:
                     binary = None
                 else:
                     build_id = build_id or info.build_id
+                    package = _package_of(binary, info)
         reasons = []
         for find in (lambda _: self._own_dwarf(binary), self._by_build_id_path,
                      lambda b: self._by_path(binary, root, b), self._by_debuginfod):
@@ -144,15 +161,17 @@ class Resolver:
             for candidate in candidates:
                 index = self._dwarf(candidate, build_id)
                 if index is not None:
-                    return Module(label, build_id, index, "dwarf", fallback_loader=self._dynsym_of(binary, build_id))
+                    return Module(label, build_id, index, "dwarf", fallback_loader=self._dynsym_of(binary, build_id),
+                                  package=package)
         if binary is not None:
             why = "; ".join(reasons) or "no debug file"
             dynsym = self._symbols(binary, build_id, "dynsym")
             mini = self._symbols(binary, build_id, "minidebuginfo")
             if mini is not None and mini.sym_starts:  # it holds what .dynsym does not: both are read
-                return Module(label, build_id, mini, "minidebuginfo", reason=why, fallback_loader=lambda: dynsym)
+                return Module(label, build_id, mini, "minidebuginfo", reason=why, fallback_loader=lambda: dynsym,
+                              package=package)
             if dynsym is not None and dynsym.sym_starts:
-                return Module(label, build_id, dynsym, "dynsym", reason=why)
+                return Module(label, build_id, dynsym, "dynsym", reason=why, package=package)
             reasons.append(f"{binary}: no minidebuginfo and no .dynsym functions")
         else:
             reasons.insert(0, f"no binary for {label}" + (f" (build-id {build_id})" if build_id and path else ""))

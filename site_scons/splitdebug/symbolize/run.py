@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 
 from .index import Frame
@@ -26,6 +27,9 @@ class Symbolizer:
         if request.kind == "unmapped":
             return Answer(request, "??", None, None, (), "none", "no markup mmap covers this address")
         module = self.resolver.module(request.build_id, request.path)
+        return replace(self._answer(request, module), package=module.package)
+
+    def _answer(self, request: Request, module: Module) -> Answer:
         if module.index is None:
             return Answer(request, module.label, module.build_id, None, (), "none", module.reason)
         vaddr = self._vaddr(request, module)

@@ -49,15 +49,17 @@ def rule_build_ids(ctx: Context) -> Iterator[Finding]:
 
 
 def rule_package_note(ctx: Context) -> Iterator[Finding]:
-    """SD205-SD206: with the policy's package_note, one valid note on every shipped binary."""
+    """SD205-SD207: with the policy's package_note, one valid note on every shipped binary (a missing
+    one only a warning where the policy lets a package opt out)."""
     wanted = [key for key, _ in ctx.policy.package_note]
     if not wanted:
         return
     for b in ctx.binaries:
         found = b.facts.package_notes
         if not found:
-            yield finding("SD205", b.image, "no .note.package (link with -Wl,--package-metadata=JSON, "
-                                            "binutils >= 2.39)")
+            code = "SD205" if ctx.policy.package_note_required else "SD207"
+            yield finding(code, b.image, "no .note.package (link with -Wl,--package-metadata=JSON, "
+                                         "binutils >= 2.39, or splitdebug package-note --print-ldflags)")
             continue
         if len(found) > 1:
             yield finding("SD206", b.image, f"{len(found)} package metadata notes: readers take one")
