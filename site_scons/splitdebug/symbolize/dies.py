@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .lines import _sleb, _uleb
 
@@ -43,43 +44,72 @@ Attrs = dict[int, tuple[int, Any]]  # attribute -> (form, value)
 
 
 class Unit:
-    __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs", "cu")
+    __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs")
 
-    def __init__(self, cu: Any, abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]]) -> None:
-        self.cu = cu
-        self.offset = cu.cu_offset
-        self.end = cu.cu_offset + cu.size
-        self.die_offset = cu.cu_die_offset
-        self.version = cu["version"]
-        self.address_size = cu["address_size"]
-        self.offset_size = 8 if cu.dwarf_format() == 64 else 4
+    def __init__(self, offset: int, end: int, die_offset: int, version: int, address_size: int, offset_size: int,
+                 abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]]) -> None:
+        self.offset, self.end, self.die_offset = offset, end, die_offset
+        self.version, self.address_size, self.offset_size = version, address_size, offset_size
         self.abbrevs = abbrevs
 
 
-def _bytes(sec: Any) -> bytes:
-    if sec is None:
-        return b""
-    sec.stream.seek(0)
-    return bytes(sec.stream.read())
+@dataclass
+class DwarfSections:
+    """A file's DWARF sections (decompressed), as the reader and lines.py need them."""
+
+    little_endian: bool
+    info: bytes = b""
+    abbrev: bytes = b""
+    str: bytes = b""
+    line_str: bytes = b""
+    line: bytes = b""
+    ranges: bytes = b""
+    rnglists: bytes = b""
 
 
 class DieReader:
     """One file's .debug_info (and, for dwz's DW_FORM_GNU_*_alt, its multifile's reader)."""
 
-    def __init__(self, dwarf: Any, alt: DieReader | None) -> None:
-        self.info = _bytes(dwarf.debug_info_sec)
-        self.abbrev = _bytes(dwarf.debug_abbrev_sec)
-        self.str = _bytes(dwarf.debug_str_sec)
-        self.line_str = _bytes(dwarf.debug_line_str_sec)
-        self.order = "little" if dwarf.config.little_endian else "big"
-        self.little_endian = bool(dwarf.config.little_endian)
-        self.ranges = _bytes(dwarf.debug_ranges_sec)
-        self.rnglists = _bytes(dwarf.debug_rnglists_sec)
+    def __init__(self, sections: DwarfSections, alt: DieReader | None) -> None:
+        self.info = sections.info
+        self.abbrev = sections.abbrev
+        self.str = sections.str
+        self.line_str = sections.line_str
+        self.line = sections.line
+        self.little_endian = sections.little_endian
+        self.order: Literal["little", "big"] = "little" if sections.little_endian else "big"
+        self.ranges = sections.ranges
+        self.rnglists = sections.rnglists
         self.alt = alt
         self._tables: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
-        self.units = [Unit(cu, self._abbrev_table(cu["debug_abbrev_offset"])) for cu in dwarf.iter_CUs()]
+        self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
         self._names: dict[int, tuple[str, bool]] = {}
+
+    def _unit_headers(self) -> Iterator[Unit]:
+        """Every unit header of .debug_info (DWARF 2-5), read with byte arithmetic."""
+        data, at = self.info, 0
+
+        def u(pos: int, size: int) -> int:
+            return int.from_bytes(data[pos:pos + size], self.order)
+
+        while at + 11 <= len(data):
+            length, offset_size, p = u(at, 4), 4, at + 4
+            if length == 0xFFFFFFFF:
+                length, offset_size, p = u(p, 8), 8, p + 8
+            end = p + length
+            version = u(p, 2)
+            if end > len(data) or not 2 <= version <= 5:
+                raise Unsupported(f"unit at {at:#x}: length {length:#x}, version {version}")
+            p += 2
+            if version >= 5:
+                kind, address_size, abbrev_at = data[p], data[p + 1], u(p + 2, offset_size)
+                p += 2 + offset_size + {2: 8 + offset_size, 6: 8 + offset_size, 4: 8, 5: 8}.get(kind, 0)
+            else:
+                abbrev_at, address_size = u(p, offset_size), data[p + offset_size]
+                p += offset_size + 1
+            yield Unit(at, end, p, version, address_size, offset_size, self._abbrev_table(abbrev_at))
+            at = end
 
     def _abbrev_table(self, at: int) -> dict[int, tuple[int, bool, list[tuple[int, int, int]]]]:
         if at in self._tables:
@@ -106,6 +136,11 @@ class DieReader:
         self._tables[start] = table
         return table
 
+    def decodable(self) -> bool:
+        """False when a unit uses forms left to pyelftools (split DWARF's and clang's strx/addrx)."""
+        return not any(form in NEEDS_BASE for table in self._tables.values() for _, _, specs in table.values()
+                       for _, form, _ in specs)
+
     def unit_of(self, offset: int) -> Unit:
         i = bisect_right(self._starts, offset) - 1
         if i < 0 or offset >= self.units[i].end:
@@ -126,21 +161,21 @@ class DieReader:
             if form in FIXED:
                 size = FIXED[form]
                 if attr in KEPT:
-                    value = const if form == 0x21 else int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+                    value = const if form == 0x21 else int.from_bytes(data[at:at + size], self.order)
                     attrs[attr] = (form, value + unit.offset if form in REF_FORMS else value)
                 at += size
             elif form in OFFSET_FORMS:
                 if attr in KEPT:
-                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.offset_size], self.order))  # type: ignore[arg-type]
+                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.offset_size], self.order))
                 at += unit.offset_size
             elif form == 0x01:  # addr
                 if attr in KEPT:
-                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.address_size], self.order))  # type: ignore[arg-type]
+                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.address_size], self.order))
                 at += unit.address_size
             elif form == 0x10:  # ref_addr: an offset in .debug_info (an address-sized one in DWARF 2)
                 size = unit.address_size if unit.version == 2 else unit.offset_size
                 if attr in KEPT:
-                    attrs[attr] = (form, int.from_bytes(data[at:at + size], self.order))  # type: ignore[arg-type]
+                    attrs[attr] = (form, int.from_bytes(data[at:at + size], self.order))
                 at += size
             elif form in (0x0F, 0x15, 0x22, 0x23):  # udata, ref_udata, loclistx, rnglistx
                 value, at = _uleb(data, at)
@@ -160,7 +195,7 @@ class DieReader:
                 at += size
             elif form in (0x0A, 0x03, 0x04):  # block1, block2, block4
                 width = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
-                at += width + int.from_bytes(data[at:at + width], self.order)  # type: ignore[arg-type]
+                at += width + int.from_bytes(data[at:at + width], self.order)
             elif form in NEEDS_BASE:
                 raise Unsupported(f"form {form:#x} needs a unit's base")
             else:
@@ -173,7 +208,7 @@ class DieReader:
         out: list[tuple[int, int]] = []
 
         def addr(at: int) -> int:
-            return int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+            return int.from_bytes(data[at:at + size], self.order)
 
         at = offset
         if unit.version < 5:

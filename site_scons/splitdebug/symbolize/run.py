@@ -57,14 +57,17 @@ class Symbolizer:
 
     def lines(self, lines: Iterable[str], fmt: str = "text") -> Iterator[str]:
         """Each input line (text: echoed, followed by its frames; json: only the frames)."""
-        for number, raw in enumerate(lines, 1):
-            line = raw.rstrip("\n")
-            requests = parse_line(line, self.state)
-            if fmt == "text":
-                yield line
-            for request in requests or ():
-                answer = self.answer(request)
-                yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+        try:
+            for number, raw in enumerate(lines, 1):
+                line = raw.rstrip("\n")
+                requests = parse_line(line, self.state)
+                if fmt == "text":
+                    yield line
+                for request in requests or ():
+                    answer = self.answer(request)
+                    yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+        finally:
+            self.resolver.flush()  # the units filled this run, for the next one
 
 
 def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: str = "text",
@@ -76,4 +79,7 @@ def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: s
 def symbolize_address(build_id: str | None, path: str | None, vaddr: int, options: Options | None = None,
                       warn: Callable[[str], None] = _stderr_warning) -> Answer:
     """One ELF virtual address of a module named by build-id and/or path."""
-    return Symbolizer(options, warn).answer(Request(vaddr, vaddr, "vaddr", build_id=build_id, path=path))
+    symbolizer = Symbolizer(options, warn)
+    answer = symbolizer.answer(Request(vaddr, vaddr, "vaddr", build_id=build_id, path=path))
+    symbolizer.resolver.flush()
+    return answer
