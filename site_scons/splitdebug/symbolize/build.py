@@ -33,7 +33,8 @@ DAMAGE = (ELFError, ValueError, KeyError, IndexError, TypeError, AttributeError,
 
 
 def build_index(path: str, data: bytes | None = None, *, dwarf: bool = True, symtab: str = ".symtab",
-                alt_loader: Any = None, warn: Callable[[str], None] | None = None) -> AddressIndex:
+                alt_loader: Any = None, warn: Callable[[str], None] | None = None,
+                alt_cache: dict[str, DieReader] | None = None) -> AddressIndex:
     """Index one ELF file (or an in-memory image): DWARF scopes and lines when `dwarf` (each unit
     filled when first asked, see units.py), and the function symbols of `symtab`. IndexError_ with
     one line when it cannot be read; damage found in a unit later goes to `warn`."""
@@ -55,7 +56,7 @@ def build_index(path: str, data: bytes | None = None, *, dwarf: bool = True, sym
                 if not elf.has_dwarf_info(strict=True):
                     raise IndexError_(f"{path}: no DWARF")
                 try:
-                    reader = open_reader(elf, alt_loader)
+                    reader = open_reader(elf, alt_loader, alt_cache)
                     add_units(index, reader)
                 except (Unsupported, ValueError, IndexError, KeyError):
                     # what dies.py does not read (split DWARF's forms): pyelftools walks every unit now
@@ -74,11 +75,12 @@ def _ignore(_message: str) -> None:
     return None
 
 
-def reopen_filler(path: str, alt_loader: Any, warn: Callable[[str], None]) -> CuFiller:
+def reopen_filler(path: str, alt_loader: Any, warn: Callable[[str], None],
+                  alt_cache: dict[str, DieReader] | None = None) -> CuFiller:
     """For a cached index: the debug file is opened again only when a unit not cached is asked for."""
     def open_() -> DieReader:
         with open(path, "rb") as f:
-            return open_reader(ELFFile(f), alt_loader)
+            return open_reader(ELFFile(f), alt_loader, alt_cache)
     return CuFiller(open_, lambda m: warn(f"{path}: {m}"))
 
 

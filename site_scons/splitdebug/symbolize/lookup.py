@@ -19,6 +19,7 @@ from ..layout import PackageInfo, check_package_fields, place
 from ..policy import Policy
 from . import cache
 from .debuginfod import fetch_debuginfo, server_urls
+from .dies import DieReader
 from .index import AddressIndex, IndexError_
 
 DEFAULT_DEBUG_DIR = Path("/usr/lib/debug")
@@ -70,6 +71,7 @@ class Resolver:
         self._by_name: dict[str, list[Path]] = {}
         self._warned: set[str] = set()
         self._to_store: list[tuple[str | None, AddressIndex]] = []
+        self._alt_readers: dict[str, DieReader] = {}  # dwz multifiles by path, shared by their modules
 
     def module(self, build_id: str | None, path: str | None) -> Module:
         key = (build_id, path)
@@ -235,7 +237,8 @@ class Resolver:
                 self._warn(f"{debug_file}: build-id {info.build_id}, expected {build_id}: not used")
                 return None
             from .build import build_index  # pyelftools only when an index is built
-            index = build_index(str(debug_file), alt_loader=self._alt_loader(debug_file), warn=self._warn)
+            index = build_index(str(debug_file), alt_loader=self._alt_loader(debug_file), warn=self._warn,
+                                alt_cache=self._alt_readers)
         except SplitDebugError as err:
             self._warn(f"{err}; trying the next source")
             return None
@@ -248,7 +251,8 @@ class Resolver:
         only when an address falls in one of them."""
         def fill(index: AddressIndex, cu: int) -> None:
             from .build import reopen_filler
-            index.filler = reopen_filler(str(debug_file), self._alt_loader(debug_file), self._warn)
+            index.filler = reopen_filler(str(debug_file), self._alt_loader(debug_file), self._warn,
+                                         self._alt_readers)
             index.filler(index, cu)
         return fill
 

@@ -14,8 +14,8 @@ from typing import Any, BinaryIO
 from .demangle import demangle
 from .dies import (AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_COMP_DIR, AT_HIGH_PC, AT_LOW_PC, AT_RANGES,
                    AT_STMT_LIST, SCOPES, DieReader, DwarfSections, Unit, Unsupported)
-from .index import AddressIndex, Row, Scope
-from .lines import LineProgram, line_rows
+from .index import AddressIndex, Scope
+from .lines import LineProgram, sequences
 
 Found = list[tuple[tuple[Scope, ...], list[tuple[int, int]]]]  # (inline chain, its ranges) per scope DIE
 SECTIONS = {".debug_info": "info", ".debug_abbrev": "abbrev", ".debug_str": "str", ".debug_line_str": "line_str",
@@ -81,9 +81,11 @@ def set_unit_ranges(index: AddressIndex, cu_ranges: list[tuple[int, int, int]]) 
     index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
 
 
-def open_reader(elf: Any, alt_loader: Callable[[str], BinaryIO] | None) -> DieReader:
-    """The byte reader over a debug file (and its dwz multifile); Unsupported for what it leaves to
-    pyelftools, so that the caller walks every unit with pyelftools instead."""
+def open_reader(elf: Any, alt_loader: Callable[[str], BinaryIO] | None,
+                alt_cache: dict[str, DieReader] | None = None) -> DieReader:
+    """The byte reader over a debug file (and its dwz multifile, read once per run for all the
+    modules that share it: `alt_cache` by path); Unsupported for what it leaves to pyelftools, so
+    that the caller walks every unit with pyelftools instead."""
     alt = None
     link = elf.get_section_by_name(".gnu_debugaltlink")
     if link is not None:
@@ -91,7 +93,12 @@ def open_reader(elf: Any, alt_loader: Callable[[str], BinaryIO] | None) -> DieRe
             raise Unsupported("a dwz multifile and no loader")
         from elftools.elf.elffile import ELFFile
         with alt_loader(link.data().split(b"\0", 1)[0].decode("utf-8", "surrogateescape")) as f:
-            alt = DieReader(read_sections(ELFFile(f)), None)
+            key = getattr(f, "name", None)
+            alt = alt_cache.get(key) if alt_cache is not None and isinstance(key, str) else None
+            if alt is None:
+                alt = DieReader(read_sections(ELFFile(f)), None)
+                if alt_cache is not None and isinstance(key, str):
+                    alt_cache[key] = alt
     reader = DieReader(read_sections(elf), alt)
     if not reader.decodable() or (alt is not None and not alt.decodable()):
         raise Unsupported("forms that need a unit's base")
@@ -148,11 +155,12 @@ class CuFiller:
 
 def fill_unit(index: AddressIndex, cu: int, tables: Tables, lp: Any, file_ids: list[int], found: Found,
               line_data: bytes, little_endian: bool) -> None:
-    starts, rows = cu_rows(lp, file_ids, index.code, line_data, little_endian) if lp is not None else ([], [])
+    starts, files, lines, cols = (cu_rows(lp, file_ids, index.code, line_data, little_endian) if lp is not None
+                                  else ([], [], [], []))
     index.line_starts[cu] = array("Q", starts)
-    index.line_file[cu] = array("i", [r[0] if r is not None else -1 for r in rows])
-    index.line_line[cu] = array("I", [r[1] if r is not None else 0 for r in rows])
-    index.line_col[cu] = array("I", [r[2] if r is not None else 0 for r in rows])
+    index.line_file[cu] = array("i", files)
+    index.line_line[cu] = array("I", lines)
+    index.line_col[cu] = array("I", cols)
     intervals = []
     for chain, ranges in found:
         ranges = [r for r in ranges if r[0] < r[1] and in_code(index.code, r[0])]
@@ -221,24 +229,33 @@ def file_table(lp: Any, comp_dir: str, files: Interner) -> list[int]:
 
 
 def cu_rows(lp: Any, file_ids: list[int], code: list[tuple[int, int]], data: bytes, little_endian: bool
-            ) -> tuple[list[int], list[Row]]:
+            ) -> tuple[list[int], list[int], list[int], list[int]]:
     """One CU's line table as libdw sorts it: by address, an end of sequence before the rows at its
     address (so a row at a sequence's last address still answers, for the padding after it), then in
-    sequence order; the table's last row always ends it."""
-    rows: list[tuple[int, int, int, Row]] = []
-    seq: list[tuple[int, int, int, Row]] = []
+    sequence order; the table's last row always ends it. As (addresses, file ids (-1: no line), lines,
+    columns). Sequences that do not overlap (nearly always) are put in order whole, not row by row."""
     nfiles = len(file_ids)
-    for address, file, line, column, end in line_rows(lp, data, little_endian):
-        fid = file_ids[file] if 0 <= file < nfiles else -1
-        seq.append((address, 0 if end else 1, len(rows) + len(seq), None if end or fid < 0 else (fid, line, column)))
-        if end:
-            if in_code(code, seq[0][0]):  # a discarded function's sequence starts at 0 or a tombstone
-                rows.extend(seq)
-            seq = []
-    rows.sort()
-    if rows:  # libdw keeps an end of sequence last: past the CU's last address there is no line
-        rows[-1] = rows[-1][:3] + (None,)
-    return [addr for addr, _, _, _ in rows], [row for _, _, _, row in rows]
+    kept = []
+    for n, (addrs, files, lines, cols) in enumerate(sequences(lp, data, little_endian)):
+        if addrs and in_code(code, addrs[0]):  # a discarded function's sequence starts at 0 or a tombstone
+            kept.append((addrs[0], n, addrs, [file_ids[f] if 0 <= f < nfiles else -1 for f in files], lines, cols))
+    kept.sort(key=lambda k: (k[0], k[1]))
+    out: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
+    # a sequence may start where the one before ends: that end row sorts first there anyway
+    disjoint = all(a[2][-1] <= b[2][0] for a, b in zip(kept, kept[1:], strict=False))
+    if disjoint and all((len(k[2]) < 2 or k[2][-2] < k[2][-1]) and k[2] == sorted(k[2]) for k in kept):
+        for _, _, *columns in kept:
+            for table, values in zip(out, columns, strict=True):
+                table.extend(values)
+    else:  # overlapping sequences, or rows at a sequence's end address: libdw's sort, row by row
+        rows = sorted((a, 0 if f == -1 and i == len(k[2]) - 1 else 1, k[1], i, f, ln, c)
+                      for k in kept for i, (a, f, ln, c) in enumerate(zip(k[2], k[3], k[4], k[5], strict=True)))
+        for a, _, _, _, f, ln, c in rows:
+            for table, value in zip(out, (a, f, ln, c), strict=True):
+                table.append(value)
+    if out[0]:  # libdw keeps an end of sequence last: past the CU's last address there is no line
+        out[1][-1] = -1
+    return out
 
 
 def paint(intervals: Iterable[tuple[int, int, int, int]]) -> tuple[list[int], list[int]]:
