@@ -82,6 +82,7 @@ class DieReader:
         self.rnglists = sections.rnglists
         self.alt = alt
         self._tables: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
+        self._decodable: bool | None = None
         self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
         self._names: dict[int, tuple[str, bool]] = {}
@@ -138,8 +139,10 @@ class DieReader:
 
     def decodable(self) -> bool:
         """False when a unit uses forms left to pyelftools (split DWARF's and clang's strx/addrx)."""
-        return not any(form in NEEDS_BASE for table in self._tables.values() for _, _, specs in table.values()
-                       for _, form, _ in specs)
+        if self._decodable is None:
+            self._decodable = not any(form in NEEDS_BASE for table in self._tables.values()
+                                      for _, _, specs in table.values() for _, form, _ in specs)
+        return self._decodable
 
     def unit_of(self, offset: int) -> Unit:
         i = bisect_right(self._starts, offset) - 1

@@ -87,7 +87,11 @@ def sequences(lp: Any, data: bytes, little_endian: bool) -> list[Sequence]:
             lines.append(line)
             cols.append(column)
         elif op == 2:  # advance_pc
-            n, at = _uleb(data, at)
+            n = data[at]
+            if n < 0x80:
+                at += 1
+            else:
+                n, at = _uleb(data, at)
             address += n * min_len
         elif op == 3:  # advance_line
             n = data[at]
