@@ -18,6 +18,8 @@ from elftools.dwarf.die import DIE
 from elftools.elf.elffile import ELFFile
 
 from ..elf.read import inflate_minidebuginfo
+from ..errors import ElfError
+from .image import Image
 from .dies import DieReader, Unsupported
 from .index import AddressIndex, IndexError_, Scope
 from .units import CuFiller, Found, Tables, add_units, file_table, fill_unit, open_reader, set_unit_ranges
@@ -27,6 +29,7 @@ SCOPE_TAGS = ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine")
 WALKED_TAGS = frozenset({"DW_TAG_lexical_block", "DW_TAG_namespace", "DW_TAG_class_type", "DW_TAG_structure_type",
                          "DW_TAG_union_type", "DW_TAG_module", "DW_TAG_try_block", "DW_TAG_catch_block"})
 # pyelftools and construct fail in many shapes on damaged DWARF; to us they all mean "unreadable".
+PT_LOAD, SHT_SYMTAB, SHT_DYNSYM = 1, 2, 11
 DAMAGE = (ELFError, ValueError, KeyError, IndexError, TypeError, AttributeError, AssertionError,
           NotImplementedError, EOFError, OverflowError, UnicodeDecodeError, lzma.LZMAError, OSError,
           RecursionError, ImportError)
@@ -39,36 +42,41 @@ def build_index(path: str, data: bytes | None = None, *, dwarf: bool = True, sym
     filled when first asked, see units.py), and the function symbols of `symtab`. IndexError_ with
     one line when it cannot be read; damage found in a unit later goes to `warn`."""
     try:
-        stream: Any = io.BytesIO(data) if data is not None else open(path, "rb")
-    except OSError as err:
-        raise IndexError_(f"{path}: cannot read: {err.strerror}") from None
-    try:
-        with stream:
-            elf = ELFFile(stream, stream_loader=alt_loader)
-            index = AddressIndex()
-            index.loads = [(s["p_vaddr"], s["p_memsz"], s["p_offset"]) for s in elf.iter_segments()
-                           if s["p_type"] == "PT_LOAD"]
-            index.code = [(v, v + size) for v, size, _ in index.loads if _executable(elf, v)]
-            tables = Tables(index)
-            _index_symbols(elf, index, tables, symtab)
-            tables.demangle_new(index)
-            if dwarf:
-                if not elf.has_dwarf_info(strict=True):
-                    raise IndexError_(f"{path}: no DWARF")
-                try:
-                    reader = open_reader(elf, alt_loader, alt_cache)
-                    add_units(index, reader)
-                except (Unsupported, ValueError, IndexError, KeyError):
-                    # what dies.py does not read (split DWARF's forms): pyelftools walks every unit now
-                    _index_pyelftools(elf, index)
-                else:
-                    index.filler = CuFiller(lambda: reader, lambda m: (warn or _ignore)(f"{path}: {m}"))
-            return index
+        if data is None:
+            return _build(Image.of_file(path), dwarf, symtab, alt_loader, warn, alt_cache)
+        with io.BytesIO(data) as stream:
+            return _build(Image.of_pyelftools(path, ELFFile(stream)), dwarf, symtab, alt_loader, warn, alt_cache)
     except IndexError_:
         raise
+    except ElfError as err:
+        raise IndexError_(str(err)) from None
     except DAMAGE as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise IndexError_(f"{path}: unreadable debug information ({type(err).__name__}: {reason})") from None
+
+
+def _build(image: Image, dwarf: bool, symtab: str, alt_loader: Any, warn: Callable[[str], None] | None,
+           alt_cache: dict[str, DieReader] | None) -> AddressIndex:
+    path = image.label
+    index = AddressIndex()
+    index.loads = [(v, memsz, off) for typ, _, off, v, _, memsz in image.segments if typ == PT_LOAD]
+    index.code = [(v, v + memsz) for typ, flags, _, v, _, memsz in image.segments if typ == PT_LOAD and flags & 1]
+    tables = Tables(index)
+    _index_symbols(image, index, tables, symtab)
+    tables.demangle_new(index)
+    if dwarf:
+        if ".debug_info" not in image.by_name:
+            raise IndexError_(f"{path}: no DWARF")
+        try:
+            reader = open_reader(image, alt_loader, alt_cache)
+            add_units(index, reader)
+        except (Unsupported, ValueError, IndexError, KeyError):
+            # what dies.py does not read (split DWARF's forms): pyelftools walks every unit now
+            with open(path, "rb") as f:
+                _index_pyelftools(ELFFile(f, stream_loader=alt_loader), index)
+        else:
+            index.filler = CuFiller(lambda: reader, lambda m: (warn or _ignore)(f"{path}: {m}"))
+    return index
 
 
 def _ignore(_message: str) -> None:
@@ -79,8 +87,7 @@ def reopen_filler(path: str, alt_loader: Any, warn: Callable[[str], None],
                   alt_cache: dict[str, DieReader] | None = None) -> CuFiller:
     """For a cached index: the debug file is opened again only when a unit not cached is asked for."""
     def open_() -> DieReader:
-        with open(path, "rb") as f:
-            return open_reader(ELFFile(f), alt_loader, alt_cache)
+        return open_reader(Image.of_file(path), alt_loader, alt_cache)
     return CuFiller(open_, lambda m: warn(f"{path}: {m}"))
 
 
@@ -99,24 +106,19 @@ def minidebuginfo_image(path: str) -> bytes | None:
     return data
 
 
-def _executable(elf: ELFFile, vaddr: int) -> bool:
-    return any(s["p_type"] == "PT_LOAD" and s["p_vaddr"] == vaddr and s["p_flags"] & 1 for s in elf.iter_segments())
-
-
-def _index_symbols(elf: ELFFile, index: AddressIndex, tables: Tables, table: str) -> None:
+def _index_symbols(image: Image, index: AddressIndex, tables: Tables, table: str) -> None:
     """Function symbols, unpacked with struct (pyelftools builds one object per symbol)."""
-    sec = elf.get_section_by_name(table) if table else None
-    if sec is None or sec["sh_type"] not in ("SHT_SYMTAB", "SHT_DYNSYM") or not sec["sh_entsize"]:
+    sec = image.by_name.get(table) if table else None
+    if sec is None or sec.type not in (SHT_SYMTAB, SHT_DYNSYM) or not sec.entsize:
         return
-    sections = [(s["sh_addr"], s["sh_addr"] + s["sh_size"]) for s in elf.iter_sections()]
-    strtab = elf.get_section(sec["sh_link"]).data() if 0 < sec["sh_link"] < elf.num_sections() else b""
-    order = "<" if elf.little_endian else ">"
-    wide = elf.elfclass == 64
-    fmt = order + ("IBBHQQ" if wide else "IIIBBH")
+    sections = [(s.addr, s.addr + s.size) for s in image.sections]
+    strtab = image.data(image.sections[sec.link]) if 0 < sec.link < len(image.sections) else b""
+    wide = image.is64
+    fmt = ("<" if image.little_endian else ">") + ("IBBHQQ" if wide else "IIIBBH")
     size = struct.calcsize(fmt)
-    data = sec.data()
+    data = image.data(sec)
     syms = []
-    for entry in struct.iter_unpack(fmt, data[:len(data) - len(data) % size] if size == sec["sh_entsize"] else b""):
+    for entry in struct.iter_unpack(fmt, data[:len(data) - len(data) % size] if size == sec.entsize else b""):
         if wide:
             name_at, info, _other, shndx, value, sym_size = entry
         else:

@@ -41,13 +41,16 @@ REF_FORMS = frozenset({0x11, 0x12, 0x13, 0x14, 0x15})
 NEEDS_BASE = frozenset({0x1A, 0x1B, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01, 0x1F02})
 
 Attrs = dict[int, tuple[int, Any]]  # attribute -> (form, value)
+# An abbreviation's attributes: (attribute, form, implicit constant), or the byte size of a run of
+# fixed-size attributes the index does not read (skipped in one step).
+Plan = list[tuple[int, int, int] | int]
 
 
 class Unit:
     __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs")
 
     def __init__(self, offset: int, end: int, die_offset: int, version: int, address_size: int, offset_size: int,
-                 abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]]) -> None:
+                 abbrevs: dict[int, tuple[int, bool, Plan]]) -> None:
         self.offset, self.end, self.die_offset = offset, end, die_offset
         self.version, self.address_size, self.offset_size = version, address_size, offset_size
         self.abbrevs = abbrevs
@@ -81,7 +84,7 @@ class DieReader:
         self.ranges = sections.ranges
         self.rnglists = sections.rnglists
         self.alt = alt
-        self._tables: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
+        self._tables: dict[int, dict[int, tuple[int, bool, Plan]]] = {}
         self._decodable: bool | None = None
         self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
@@ -112,7 +115,7 @@ class DieReader:
             yield Unit(at, end, p, version, address_size, offset_size, self._abbrev_table(abbrev_at))
             at = end
 
-    def _abbrev_table(self, at: int) -> dict[int, tuple[int, bool, list[tuple[int, int, int]]]]:
+    def _abbrev_table(self, at: int) -> dict[int, tuple[int, bool, Plan]]:
         if at in self._tables:
             return self._tables[at]
         start, data, table = at, self.abbrev, {}
@@ -123,7 +126,7 @@ class DieReader:
             tag, at = _uleb(data, at)
             children = data[at] != 0
             at += 1
-            specs = []
+            specs: Plan = []
             while True:
                 attr, at = _uleb(data, at)
                 form, at = _uleb(data, at)
@@ -132,7 +135,13 @@ class DieReader:
                 const = 0
                 if form == 0x21:
                     const, at = _sleb(data, at)
-                specs.append((attr, form, const))
+                if form in FIXED and attr not in KEPT:  # skipped: one step for a run of them
+                    if specs and isinstance(specs[-1], int):
+                        specs[-1] += FIXED[form]
+                    else:
+                        specs.append(FIXED[form])
+                else:
+                    specs.append((attr, form, const))
             table[code] = (tag, children, specs)
         self._tables[start] = table
         return table
@@ -140,8 +149,9 @@ class DieReader:
     def decodable(self) -> bool:
         """False when a unit uses forms left to pyelftools (split DWARF's and clang's strx/addrx)."""
         if self._decodable is None:
-            self._decodable = not any(form in NEEDS_BASE for table in self._tables.values()
-                                      for _, _, specs in table.values() for _, form, _ in specs)
+            self._decodable = not any(not isinstance(spec, int) and spec[1] in NEEDS_BASE
+                                      for table in self._tables.values() for _, _, specs in table.values()
+                                      for spec in specs)
         return self._decodable
 
     def unit_of(self, offset: int) -> Unit:
@@ -153,12 +163,20 @@ class DieReader:
     def die(self, unit: Unit, at: int) -> tuple[int, int, bool, Attrs, int]:
         """(abbrev code, tag, has children, kept attributes, next offset); code 0 is a null entry."""
         data = self.info
-        code, at = _uleb(data, at)
+        code = data[at]
+        if code < 0x80:
+            at += 1
+        else:
+            code, at = _uleb(data, at)
         if code == 0:
             return 0, 0, False, {}, at
         tag, children, specs = unit.abbrevs[code]
         attrs: Attrs = {}
-        for attr, form, const in specs:
+        for spec in specs:
+            if isinstance(spec, int):
+                at += spec
+                continue
+            attr, form, const = spec
             if form == 0x16:  # indirect
                 form, at = _uleb(data, at)
             if form in FIXED:

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 from .demangle import demangle
 from .dies import (AT_CALL_COLUMN, AT_CALL_FILE, AT_CALL_LINE, AT_COMP_DIR, AT_HIGH_PC, AT_LOW_PC, AT_RANGES,
                    AT_STMT_LIST, SCOPES, DieReader, DwarfSections, Unit, Unsupported)
+from .image import Image
 from .index import AddressIndex, Scope
 from .lines import LineProgram, sequences
 
@@ -56,15 +57,15 @@ class Tables:
             self.raw = []
 
 
-def read_sections(elf: Any) -> DwarfSections:
-    """The DWARF sections of an ELFFile (SHF_COMPRESSED ones inflated by pyelftools)."""
-    out = DwarfSections(bool(elf.little_endian))
-    for sec in elf.iter_sections():
+def read_sections(image: Image) -> DwarfSections:
+    """The DWARF sections of an image (SHF_COMPRESSED ones inflated)."""
+    out = DwarfSections(image.little_endian)
+    for sec in image.sections:
         if sec.name.startswith(".zdebug"):
             raise Unsupported("GNU .zdebug sections")  # pyelftools' own DWARF reader inflates them
         attr = SECTIONS.get(sec.name)
-        if attr is not None and sec["sh_type"] != "SHT_NOBITS":
-            setattr(out, attr, bytes(sec.data()))
+        if attr is not None and not getattr(out, attr):
+            setattr(out, attr, image.data(sec))
     return out
 
 
@@ -81,25 +82,26 @@ def set_unit_ranges(index: AddressIndex, cu_ranges: list[tuple[int, int, int]]) 
     index.cu_end = cu_ranges[-1][1] if cu_ranges else 0
 
 
-def open_reader(elf: Any, alt_loader: Callable[[str], BinaryIO] | None,
+def open_reader(image: Image, alt_loader: Callable[[str], BinaryIO] | None,
                 alt_cache: dict[str, DieReader] | None = None) -> DieReader:
     """The byte reader over a debug file (and its dwz multifile, read once per run for all the
     modules that share it: `alt_cache` by path); Unsupported for what it leaves to pyelftools, so
     that the caller walks every unit with pyelftools instead."""
     alt = None
-    link = elf.get_section_by_name(".gnu_debugaltlink")
+    link = image.section_data(".gnu_debugaltlink")
     if link is not None:
         if alt_loader is None:
             raise Unsupported("a dwz multifile and no loader")
-        from elftools.elf.elffile import ELFFile
-        with alt_loader(link.data().split(b"\0", 1)[0].decode("utf-8", "surrogateescape")) as f:
+        with alt_loader(link.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")) as f:
             key = getattr(f, "name", None)
-            alt = alt_cache.get(key) if alt_cache is not None and isinstance(key, str) else None
+            if not isinstance(key, str):
+                raise Unsupported("a dwz multifile that is not a file")
+            alt = alt_cache.get(key) if alt_cache is not None else None
             if alt is None:
-                alt = DieReader(read_sections(ELFFile(f)), None)
-                if alt_cache is not None and isinstance(key, str):
+                alt = DieReader(read_sections(Image.of_file(key)), None)
+                if alt_cache is not None:
                     alt_cache[key] = alt
-    reader = DieReader(read_sections(elf), alt)
+    reader = DieReader(read_sections(image), alt)
     if not reader.decodable() or (alt is not None and not alt.decodable()):
         raise Unsupported("forms that need a unit's base")
     return reader
