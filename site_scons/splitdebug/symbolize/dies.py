@@ -46,11 +46,56 @@ Attrs = dict[int, tuple[int, Any]]  # attribute -> (form, value)
 Plan = list[tuple[int, int, int] | int]
 
 
+class AbbrevTable(dict[int, tuple[int, bool, "Plan"]]):
+    """A unit's abbreviations, read up to the code asked for: a unit's own DIE (code 1, first)
+    costs one entry, and only the units that are filled read their whole table."""
+
+    def __init__(self, data: bytes, at: int) -> None:
+        super().__init__()
+        self.data, self.at = data, at  # the next entry not read yet; -1: all read
+
+    def __missing__(self, code: int) -> tuple[int, bool, Plan]:
+        while self.at >= 0:
+            got, entry = self._next()
+            if got == code:
+                return entry
+        raise KeyError(code)
+
+    def _next(self) -> tuple[int, tuple[int, bool, Plan]]:
+        data, at = self.data, self.at
+        code, at = _uleb(data, at)
+        if code == 0:
+            self.at = -1
+            return 0, (0, False, [])
+        tag, at = _uleb(data, at)
+        children = data[at] != 0
+        at += 1
+        specs: Plan = []
+        while True:
+            attr, at = _uleb(data, at)
+            form, at = _uleb(data, at)
+            if attr == 0 and form == 0:
+                break
+            const = 0
+            if form == 0x21:
+                const, at = _sleb(data, at)
+            if form in FIXED and attr not in KEPT:  # skipped: one step for a run of them
+                if specs and isinstance(specs[-1], int):
+                    specs[-1] += FIXED[form]
+                else:
+                    specs.append(FIXED[form])
+            else:
+                specs.append((attr, form, const))
+        self.at = at
+        self[code] = (tag, children, specs)
+        return code, self[code]
+
+
 class Unit:
     __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs")
 
     def __init__(self, offset: int, end: int, die_offset: int, version: int, address_size: int, offset_size: int,
-                 abbrevs: dict[int, tuple[int, bool, Plan]]) -> None:
+                 abbrevs: AbbrevTable) -> None:
         self.offset, self.end, self.die_offset = offset, end, die_offset
         self.version, self.address_size, self.offset_size = version, address_size, offset_size
         self.abbrevs = abbrevs
@@ -84,8 +129,7 @@ class DieReader:
         self.ranges = sections.ranges
         self.rnglists = sections.rnglists
         self.alt = alt
-        self._tables: dict[int, dict[int, tuple[int, bool, Plan]]] = {}
-        self._decodable: bool | None = None
+        self._tables: dict[int, AbbrevTable] = {}
         self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
         self._names: dict[int, tuple[str, bool]] = {}
@@ -115,44 +159,16 @@ class DieReader:
             yield Unit(at, end, p, version, address_size, offset_size, self._abbrev_table(abbrev_at))
             at = end
 
-    def _abbrev_table(self, at: int) -> dict[int, tuple[int, bool, Plan]]:
-        if at in self._tables:
-            return self._tables[at]
-        start, data, table = at, self.abbrev, {}
-        while True:
-            code, at = _uleb(data, at)
-            if code == 0:
-                break
-            tag, at = _uleb(data, at)
-            children = data[at] != 0
-            at += 1
-            specs: Plan = []
-            while True:
-                attr, at = _uleb(data, at)
-                form, at = _uleb(data, at)
-                if attr == 0 and form == 0:
-                    break
-                const = 0
-                if form == 0x21:
-                    const, at = _sleb(data, at)
-                if form in FIXED and attr not in KEPT:  # skipped: one step for a run of them
-                    if specs and isinstance(specs[-1], int):
-                        specs[-1] += FIXED[form]
-                    else:
-                        specs.append(FIXED[form])
-                else:
-                    specs.append((attr, form, const))
-            table[code] = (tag, children, specs)
-        self._tables[start] = table
-        return table
+    def _abbrev_table(self, at: int) -> AbbrevTable:
+        if at not in self._tables:
+            self._tables[at] = AbbrevTable(self.abbrev, at)
+        return self._tables[at]
 
     def decodable(self) -> bool:
-        """False when a unit uses forms left to pyelftools (split DWARF's and clang's strx/addrx)."""
-        if self._decodable is None:
-            self._decodable = not any(not isinstance(spec, int) and spec[1] in NEEDS_BASE
-                                      for table in self._tables.values() for _, _, specs in table.values()
-                                      for spec in specs)
-        return self._decodable
+        """False when the abbreviations read so far (the units' own DIEs' at least) use forms left to
+        pyelftools: split DWARF's and clang's strx/addrx, which a producer uses in every unit's DIE."""
+        return not any(not isinstance(spec, int) and spec[1] in NEEDS_BASE
+                       for table in self._tables.values() for _, _, specs in table.values() for spec in specs)
 
     def unit_of(self, offset: int) -> Unit:
         i = bisect_right(self._starts, offset) - 1

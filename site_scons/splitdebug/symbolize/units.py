@@ -101,20 +101,23 @@ def open_reader(image: Image, alt_loader: Callable[[str], BinaryIO] | None,
                 alt = DieReader(read_sections(Image.of_file(key)), None)
                 if alt_cache is not None:
                     alt_cache[key] = alt
-    reader = DieReader(read_sections(image), alt)
-    if not reader.decodable() or (alt is not None and not alt.decodable()):
-        raise Unsupported("forms that need a unit's base")
-    return reader
+    return DieReader(read_sections(image), alt)
 
 
 def add_units(index: AddressIndex, reader: DieReader) -> None:
-    """Every unit, unfilled, with its address ranges (read from its own DIE only)."""
-    ranges = []
+    """Every unit, unfilled, with its address ranges (read from its own DIE only); Unsupported, with
+    the index untouched, when those DIEs use forms left to pyelftools."""
+    tops = []
     for unit in reader.units:
-        cu = index.add_unit(unit.offset)
         attrs = reader.die(unit, unit.die_offset)[3]
         base = attrs[AT_LOW_PC][1] if AT_LOW_PC in attrs else 0
-        ranges += [(lo, hi, cu) for lo, hi in fast_ranges(reader, unit, attrs, base)]
+        tops.append((unit.offset, fast_ranges(reader, unit, attrs, base)))
+    if not reader.decodable():
+        raise Unsupported("forms that need a unit's base")
+    ranges = []
+    for offset, unit_ranges in tops:
+        cu = index.add_unit(offset)
+        ranges += [(lo, hi, cu) for lo, hi in unit_ranges]
     set_unit_ranges(index, ranges)
 
 
