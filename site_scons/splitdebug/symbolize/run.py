@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 
+from .core import core_requests
 from .index import Frame
 from .inputs import ParseState, Request, parse_line
 from .lookup import Module, Options, Resolver
@@ -68,6 +70,21 @@ class Symbolizer:
                     yield from (text(answer) if fmt == "text" else json_lines(answer, number))
         finally:
             self.resolver.flush()  # the units filled this run, for the next one
+
+
+def symbolize_core(path: str | os.PathLike[str], options: Options | None = None, fmt: str = "text",
+                   warn: Callable[[str], None] = _stderr_warning) -> Iterator[str]:
+    """Each thread of a core file: a heading line (text), then its PC's frames."""
+    symbolizer = Symbolizer(options, warn)
+    try:
+        for number, (heading, request) in enumerate(core_requests(path), 1):
+            if fmt == "text":
+                yield heading
+            answer = (Answer(request, "??", None, None, (), "none", "no file of the core maps this PC")
+                      if request.kind == "unmapped" else symbolizer.answer(request))
+            yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+    finally:
+        symbolizer.resolver.flush()
 
 
 def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: str = "text",
