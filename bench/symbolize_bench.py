@@ -8,6 +8,11 @@ cold <= 3 x eu-addr2line's wall time, warm <= 0.5 x. The answers are compared to
 function and file:line, and the whole inline chain), every disagreement written to a file.
 
     bench/symbolize_bench.py [--files 15] [--addresses 10000] [--corpus /work/corpus] [--work DIR]
+                             [--baseline SITE_SCONS]
+
+--baseline: also time another checkout's splitdebug (its site_scons directory, e.g. from
+`git archive main site_scons | tar -x -C DIR`) in the same run, cold and warm interleaved with ours.
+Each time is wall and CPU (user + sys of the child): on a shared machine the CPU time moves less.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,6 +61,7 @@ def main() -> int:
     ap.add_argument("--addresses", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("-j", type=int, default=2)
+    ap.add_argument("--baseline", type=Path, help="another checkout's site_scons, timed alongside")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "site_scons"))
     env.pop("DEBUGINFOD_URLS", None)
@@ -81,25 +90,40 @@ def main() -> int:
         wanted[p].append(a)
         order.append((p, a))
 
-    t0 = time.perf_counter()
-    theirs = {p: eu_addr2line(p, addrs) for p, addrs in wanted.items()}
-    eu_wall = time.perf_counter() - t0
+    def timed(run: Callable[[], object]) -> tuple[float, float, object]:
+        """(wall, CPU of the children, result)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        result = run()
+        wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, result
+
+    eu_wall, eu_cpu, got = timed(lambda: {p: eu_addr2line(p, addrs) for p, addrs in wanted.items()})
+    theirs: dict[Path, list[list[tuple[str, str]]]] = got  # type: ignore[assignment]
 
     log = args.work / "addresses.log"
     log.write_text("".join(f"BUILDID:{modules[p][0]} {a:#x}\n" for p, a in order))
     cache = args.work / "cache"
-    shutil.rmtree(cache, ignore_errors=True)
-    env["XDG_CACHE_HOME"] = str(cache)
-    walls = []
-    outs = []
+    contenders = {"ours": (HERE.parent / "site_scons", cache)}
+    if args.baseline:
+        contenders["baseline"] = (args.baseline.resolve(), args.work / "cache-baseline")
+    for _, where in contenders.values():
+        shutil.rmtree(where, ignore_errors=True)
+    times: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    outs: dict[str, list[str]] = defaultdict(list)
     for _ in ("cold", "warm"):
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "splitdebug", "symbolize", "--root", str(split),
-                               "--format", "json", str(log)], env=env, capture_output=True, text=True, check=True)
-        walls.append(time.perf_counter() - t0)
-        outs.append(proc.stdout)
-    assert outs[0] == outs[1], "cold and warm runs differ"
-    assert len(outs[1].splitlines()) >= len(order)
+        for name, (site, where) in contenders.items():
+            run_env = dict(env, PYTHONPATH=str(site), XDG_CACHE_HOME=str(where))
+            argv = [sys.executable, "-m", "splitdebug", "symbolize", "--root", str(split), "--format", "json", str(log)]
+            wall, cpu, proc = timed(partial(subprocess.run, argv, env=run_env, capture_output=True, text=True,
+                                            check=True))
+            times[name].append((wall, cpu))
+            outs[name].append(proc.stdout)  # type: ignore[attr-defined]
+    for name, got_out in outs.items():
+        assert got_out[0] == got_out[1], f"{name}: cold and warm runs differ"
+        assert got_out[0] == outs["ours"][0], f"{name} answers differently from ours"
+    assert len(outs["ours"][1].splitlines()) >= len(order)
 
     # The answers, in-process from the warm cache: ours, and ours with the inline chain taken where
     # the line row starts (what eu-addr2line -i does), to tell its quirk from real disagreements.
@@ -117,13 +141,13 @@ def main() -> int:
                               f"{'' if t == r else ' (UNEXPLAINED)'}")
     (args.work / "disagreements.txt").write_text("\n".join(report) + "\n")
     n = len(order)
-    cold, warm = walls
     print(f"{len(modules)} modules, {n} addresses (load average {os.getloadavg()[0]:.2f})")
-    print(f"eu-addr2line (one process per module): {eu_wall:7.2f} s")
-    print(f"splitdebug symbolize, cold cache:      {cold:7.2f} s = {cold / eu_wall:5.2f} x   goal <= 3 x   "
-          f"{'PASS' if cold <= 3 * eu_wall else 'MISS'}")
-    print(f"splitdebug symbolize, warm cache:      {warm:7.2f} s = {warm / eu_wall:5.2f} x   goal <= 0.5 x "
-          f"{'PASS' if warm <= 0.5 * eu_wall else 'MISS'}")
+    print(f"eu-addr2line (one process per module): {eu_wall:7.2f} s wall, {eu_cpu:6.2f} s CPU")
+    for name in contenders:
+        for (wall, cpu), kind, goal in zip(times[name], ("cold", "warm"), (3, 0.5), strict=True):
+            print(f"splitdebug symbolize ({name}), {kind} cache: {wall:7.2f} s = {wall / eu_wall:5.2f} x wall, "
+                  f"{cpu:6.2f} s = {cpu / eu_cpu:5.2f} x CPU   goal <= {goal} x   "
+                  f"{'PASS' if wall <= goal * eu_wall else 'MISS'}")
     print(f"agreement: innermost frame {100 * (n - inner) / n:.2f} %, "
           f"whole inline chain {100 * (n - chains) / n:.2f} % "
           f"({chains} disagreements, {chains - unexplained} of them eu-addr2line's inline chain taken at the line "

@@ -4,13 +4,17 @@ so "nothing ran" and "only this ran" are measured, not assumed."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from elftools.elf.elffile import ELFFile
+
 from conftest import gdb_info_line, resolves, run_scons
+from splitdebug.elf.read import read_elf
 from test_split import assert_split_tree
 
 SCONSTRUCT = """
@@ -184,3 +188,27 @@ def test_tool_from_another_project_via_toolpath(tmp_path: Path) -> None:
     proc = subprocess.run(["scons", "-Q"], cwd=proj, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert_split_tree(proj / "out", expected=1)
+
+
+def test_scons_symbolize_reads_a_log_through_the_stage(project: Path) -> None:
+    """`scons symbolize LOG=…`: the log printed with each address's function and line from the stage."""
+    with open(project / "SConstruct", "a") as f:
+        f.write('if "LOG" in ARGUMENTS:\n    env.SplitDebugSymbolize(ARGUMENTS["LOG"], output="symbolized.txt")\n')
+    run_scons(project, "-j2")
+    lib = next((project / "stage/usr/lib").glob("libdemo.so.*.*.*"))
+    build_id = read_elf(lib).build_id
+    debug = project / "stage/usr/lib/debug/.build-id" / build_id[:2] / f"{build_id[2:]}.debug"
+    with open(debug, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        vaddr = next(s["st_value"] for s in symtab.iter_symbols() if s.name == "demo_value")
+    (project / "crash.log").write_text(f"test output\nBUILDID:{build_id} {vaddr + 1:#x}\n")
+    proc = run_scons(project, "-Q", "symbolize", "LOG=crash.log")
+    got = [line for line in proc.stdout.splitlines() if not line.startswith("Symbolizing ")]
+    assert got[:2] == ["test output", f"BUILDID:{build_id} {vaddr + 1:#x}"], proc.stdout
+    assert re.fullmatch(r"    demo_value at \./lib/demo\.c:1:\d+ \[dwarf\]", got[2]), proc.stdout  # Debian's prefix map
+    assert len(got) == 3
+    assert (project / "symbolized.txt").read_text().splitlines() == got
+    again = run_scons(project, "-Q", "symbolize", "LOG=crash.log")  # always built: a new log is read
+    assert "demo_value at" in again.stdout
+    missing = run_scons(project, "-Q", "symbolize", "LOG=nothing.log", check=False)
+    assert missing.returncode != 0 and "nothing.log: cannot read" in missing.stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import SplitDebugError, printable
 from ..layout import PackageInfo
 from ..policy import load_policy
-from ..symbolize import Options, symbolize_lines
+from ..symbolize import Options, symbolize_core, symbolize_lines
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", default="", help="architecture, for {arch}")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="text (the log with frames after it) or json (one object per frame)")
+    parser.add_argument("--core", action="append", type=Path, default=[], metavar="FILE",
+                        help="a core file: each thread's PC, its modules found by the core's NT_FILE note and "
+                             "build-ids (repeatable; read before any INPUT)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the index cache")
     parser.add_argument("inputs", nargs="*", type=Path, metavar="INPUT", help="log files (default: standard input)")
 
@@ -64,8 +67,14 @@ def execute(args: argparse.Namespace) -> int:
                       **({"cache_dir": None} if args.no_cache else {}))
     sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     out = sys.stdout
+    warn = lambda m: print(f"splitdebug: warning: {printable(m)}", file=sys.stderr)  # noqa: E731
+    for core in args.core:
+        for line in symbolize_core(core, options, args.format, warn=warn):
+            out.write(line + "\n")
+    if args.core and not args.inputs:
+        return 0  # cores alone: standard input is not read
     for line in symbolize_lines(_read(args.inputs), options, args.format,
-                                warn=lambda m: print(f"splitdebug: warning: {printable(m)}", file=sys.stderr)):
+                                warn=warn):
         out.write(line + "\n")
         if not args.inputs:
             out.flush()  # a filter on a live pipe: each line as soon as it is known

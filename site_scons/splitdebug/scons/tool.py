@@ -30,6 +30,7 @@ from ..tree import stage
 from . import exports as scons_exports
 from . import distro as scons_distro
 from . import treepass as scons_treepass
+from . import symbolize as scons_symbolize
 from .env import PACKAGE_VARS, env_package, env_policy, env_tools, user_error
 from ..errors import SplitDebugError
 from ..layout import Link, PackageInfo, StageRoot
@@ -97,6 +98,7 @@ def generate(env: Any) -> None:
     scons_exports.generate(env)  # export lists (issue 3): visibility, version script, post-link check
     scons_distro.generate(env)  # issue 5: -ffile-prefix-map per policy, SplitDebugPackage
     scons_treepass.generate(env)  # the stage's dwz pass, so the stage is what the packages ship
+    scons_symbolize.generate(env)  # issue 18: `scons symbolize LOG=…` through the stage
 
 
 def _first_target_only(func: Any) -> Any:

@@ -6,7 +6,7 @@ from .index import AddressIndex, Frame
 from .inputs import Request, parse_line
 from .lookup import Options
 from .output import Answer
-from .run import Symbolizer, symbolize_address, symbolize_lines
+from .run import Symbolizer, symbolize_address, symbolize_core, symbolize_lines
 
 __all__ = ["AddressIndex", "Answer", "Frame", "Options", "Request", "Symbolizer", "parse_line",
-           "symbolize_address", "symbolize_lines"]
+           "symbolize_address", "symbolize_core", "symbolize_lines"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .lines import _sleb, _uleb
 
@@ -40,71 +41,134 @@ REF_FORMS = frozenset({0x11, 0x12, 0x13, 0x14, 0x15})
 NEEDS_BASE = frozenset({0x1A, 0x1B, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B, 0x2C, 0x1F01, 0x1F02})
 
 Attrs = dict[int, tuple[int, Any]]  # attribute -> (form, value)
+# An abbreviation's attributes: (attribute, form, implicit constant), or the byte size of a run of
+# fixed-size attributes the index does not read (skipped in one step).
+Plan = list[tuple[int, int, int] | int]
+
+
+class AbbrevTable(dict[int, tuple[int, bool, "Plan"]]):
+    """A unit's abbreviations, read up to the code asked for: a unit's own DIE (code 1, first)
+    costs one entry, and only the units that are filled read their whole table."""
+
+    def __init__(self, data: bytes, at: int) -> None:
+        super().__init__()
+        self.data, self.at = data, at  # the next entry not read yet; -1: all read
+
+    def __missing__(self, code: int) -> tuple[int, bool, Plan]:
+        while self.at >= 0:
+            got, entry = self._next()
+            if got == code:
+                return entry
+        raise KeyError(code)
+
+    def _next(self) -> tuple[int, tuple[int, bool, Plan]]:
+        data, at = self.data, self.at
+        code, at = _uleb(data, at)
+        if code == 0:
+            self.at = -1
+            return 0, (0, False, [])
+        tag, at = _uleb(data, at)
+        children = data[at] != 0
+        at += 1
+        specs: Plan = []
+        while True:
+            attr, at = _uleb(data, at)
+            form, at = _uleb(data, at)
+            if attr == 0 and form == 0:
+                break
+            const = 0
+            if form == 0x21:
+                const, at = _sleb(data, at)
+            if form in FIXED and attr not in KEPT:  # skipped: one step for a run of them
+                if specs and isinstance(specs[-1], int):
+                    specs[-1] += FIXED[form]
+                else:
+                    specs.append(FIXED[form])
+            else:
+                specs.append((attr, form, const))
+        self.at = at
+        self[code] = (tag, children, specs)
+        return code, self[code]
 
 
 class Unit:
-    __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs", "cu")
+    __slots__ = ("offset", "end", "die_offset", "version", "address_size", "offset_size", "abbrevs")
 
-    def __init__(self, cu: Any, abbrevs: dict[int, tuple[int, bool, list[tuple[int, int, int]]]]) -> None:
-        self.cu = cu
-        self.offset = cu.cu_offset
-        self.end = cu.cu_offset + cu.size
-        self.die_offset = cu.cu_die_offset
-        self.version = cu["version"]
-        self.address_size = cu["address_size"]
-        self.offset_size = 8 if cu.dwarf_format() == 64 else 4
+    def __init__(self, offset: int, end: int, die_offset: int, version: int, address_size: int, offset_size: int,
+                 abbrevs: AbbrevTable) -> None:
+        self.offset, self.end, self.die_offset = offset, end, die_offset
+        self.version, self.address_size, self.offset_size = version, address_size, offset_size
         self.abbrevs = abbrevs
 
 
-def _bytes(sec: Any) -> bytes:
-    if sec is None:
-        return b""
-    sec.stream.seek(0)
-    return bytes(sec.stream.read())
+@dataclass
+class DwarfSections:
+    """A file's DWARF sections (decompressed), as the reader and lines.py need them."""
+
+    little_endian: bool
+    info: bytes = b""
+    abbrev: bytes = b""
+    str: bytes = b""
+    line_str: bytes = b""
+    line: bytes = b""
+    ranges: bytes = b""
+    rnglists: bytes = b""
 
 
 class DieReader:
     """One file's .debug_info (and, for dwz's DW_FORM_GNU_*_alt, its multifile's reader)."""
 
-    def __init__(self, dwarf: Any, alt: DieReader | None) -> None:
-        self.info = _bytes(dwarf.debug_info_sec)
-        self.abbrev = _bytes(dwarf.debug_abbrev_sec)
-        self.str = _bytes(dwarf.debug_str_sec)
-        self.line_str = _bytes(dwarf.debug_line_str_sec)
-        self.order = "little" if dwarf.config.little_endian else "big"
-        self.little_endian = bool(dwarf.config.little_endian)
-        self.ranges = _bytes(dwarf.debug_ranges_sec)
-        self.rnglists = _bytes(dwarf.debug_rnglists_sec)
+    def __init__(self, sections: DwarfSections, alt: DieReader | None) -> None:
+        self.info = sections.info
+        self.abbrev = sections.abbrev
+        self.str = sections.str
+        self.line_str = sections.line_str
+        self.line = sections.line
+        self.little_endian = sections.little_endian
+        self.order: Literal["little", "big"] = "little" if sections.little_endian else "big"
+        self.ranges = sections.ranges
+        self.rnglists = sections.rnglists
         self.alt = alt
-        self._tables: dict[int, dict[int, tuple[int, bool, list[tuple[int, int, int]]]]] = {}
-        self.units = [Unit(cu, self._abbrev_table(cu["debug_abbrev_offset"])) for cu in dwarf.iter_CUs()]
+        self._tables: dict[int, AbbrevTable] = {}
+        self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
         self._names: dict[int, tuple[str, bool]] = {}
 
-    def _abbrev_table(self, at: int) -> dict[int, tuple[int, bool, list[tuple[int, int, int]]]]:
-        if at in self._tables:
-            return self._tables[at]
-        start, data, table = at, self.abbrev, {}
-        while True:
-            code, at = _uleb(data, at)
-            if code == 0:
-                break
-            tag, at = _uleb(data, at)
-            children = data[at] != 0
-            at += 1
-            specs = []
-            while True:
-                attr, at = _uleb(data, at)
-                form, at = _uleb(data, at)
-                if attr == 0 and form == 0:
-                    break
-                const = 0
-                if form == 0x21:
-                    const, at = _sleb(data, at)
-                specs.append((attr, form, const))
-            table[code] = (tag, children, specs)
-        self._tables[start] = table
-        return table
+    def _unit_headers(self) -> Iterator[Unit]:
+        """Every unit header of .debug_info (DWARF 2-5), read with byte arithmetic."""
+        data, at = self.info, 0
+
+        def u(pos: int, size: int) -> int:
+            return int.from_bytes(data[pos:pos + size], self.order)
+
+        while at + 11 <= len(data):
+            length, offset_size, p = u(at, 4), 4, at + 4
+            if length == 0xFFFFFFFF:
+                length, offset_size, p = u(p, 8), 8, p + 8
+            end = p + length
+            version = u(p, 2)
+            if end > len(data) or not 2 <= version <= 5:
+                raise Unsupported(f"unit at {at:#x}: length {length:#x}, version {version}")
+            p += 2
+            if version >= 5:
+                kind, address_size, abbrev_at = data[p], data[p + 1], u(p + 2, offset_size)
+                p += 2 + offset_size + {2: 8 + offset_size, 6: 8 + offset_size, 4: 8, 5: 8}.get(kind, 0)
+            else:
+                abbrev_at, address_size = u(p, offset_size), data[p + offset_size]
+                p += offset_size + 1
+            yield Unit(at, end, p, version, address_size, offset_size, self._abbrev_table(abbrev_at))
+            at = end
+
+    def _abbrev_table(self, at: int) -> AbbrevTable:
+        if at not in self._tables:
+            self._tables[at] = AbbrevTable(self.abbrev, at)
+        return self._tables[at]
+
+    def decodable(self) -> bool:
+        """False when the abbreviations read so far (the units' own DIEs' at least) use forms left to
+        pyelftools: split DWARF's and clang's strx/addrx, which a producer uses in every unit's DIE."""
+        return not any(not isinstance(spec, int) and spec[1] in NEEDS_BASE
+                       for table in self._tables.values() for _, _, specs in table.values() for spec in specs)
 
     def unit_of(self, offset: int) -> Unit:
         i = bisect_right(self._starts, offset) - 1
@@ -115,32 +179,40 @@ class DieReader:
     def die(self, unit: Unit, at: int) -> tuple[int, int, bool, Attrs, int]:
         """(abbrev code, tag, has children, kept attributes, next offset); code 0 is a null entry."""
         data = self.info
-        code, at = _uleb(data, at)
+        code = data[at]
+        if code < 0x80:
+            at += 1
+        else:
+            code, at = _uleb(data, at)
         if code == 0:
             return 0, 0, False, {}, at
         tag, children, specs = unit.abbrevs[code]
         attrs: Attrs = {}
-        for attr, form, const in specs:
+        for spec in specs:
+            if isinstance(spec, int):
+                at += spec
+                continue
+            attr, form, const = spec
             if form == 0x16:  # indirect
                 form, at = _uleb(data, at)
             if form in FIXED:
                 size = FIXED[form]
                 if attr in KEPT:
-                    value = const if form == 0x21 else int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+                    value = const if form == 0x21 else int.from_bytes(data[at:at + size], self.order)
                     attrs[attr] = (form, value + unit.offset if form in REF_FORMS else value)
                 at += size
             elif form in OFFSET_FORMS:
                 if attr in KEPT:
-                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.offset_size], self.order))  # type: ignore[arg-type]
+                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.offset_size], self.order))
                 at += unit.offset_size
             elif form == 0x01:  # addr
                 if attr in KEPT:
-                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.address_size], self.order))  # type: ignore[arg-type]
+                    attrs[attr] = (form, int.from_bytes(data[at:at + unit.address_size], self.order))
                 at += unit.address_size
             elif form == 0x10:  # ref_addr: an offset in .debug_info (an address-sized one in DWARF 2)
                 size = unit.address_size if unit.version == 2 else unit.offset_size
                 if attr in KEPT:
-                    attrs[attr] = (form, int.from_bytes(data[at:at + size], self.order))  # type: ignore[arg-type]
+                    attrs[attr] = (form, int.from_bytes(data[at:at + size], self.order))
                 at += size
             elif form in (0x0F, 0x15, 0x22, 0x23):  # udata, ref_udata, loclistx, rnglistx
                 value, at = _uleb(data, at)
@@ -160,7 +232,7 @@ class DieReader:
                 at += size
             elif form in (0x0A, 0x03, 0x04):  # block1, block2, block4
                 width = {0x0A: 1, 0x03: 2, 0x04: 4}[form]
-                at += width + int.from_bytes(data[at:at + width], self.order)  # type: ignore[arg-type]
+                at += width + int.from_bytes(data[at:at + width], self.order)
             elif form in NEEDS_BASE:
                 raise Unsupported(f"form {form:#x} needs a unit's base")
             else:
@@ -173,7 +245,7 @@ class DieReader:
         out: list[tuple[int, int]] = []
 
         def addr(at: int) -> int:
-            return int.from_bytes(data[at:at + size], self.order)  # type: ignore[arg-type]
+            return int.from_bytes(data[at:at + size], self.order)
 
         at = offset
         if unit.version < 5:

@@ -2,6 +2,10 @@
 symbols, searched by bisection. Plain lists, so it pickles into the on-disk cache (cache.py) and a warm
 run imports no pyelftools at all; build.py makes it from DWARF.
 
+The units are filled lazily: the index starts with every CU's address ranges, and a CU's line rows
+and scopes are decoded the first time an address falls in it (units.py), as libdw reads only the units
+it is asked about. A cached index keeps the units filled so far; `dirty` says it gained some.
+
 The answers follow libdw (what `eu-addr2line -f -i -C` prints): the line row is the last row at the
 greatest address not above the one asked, an end-of-sequence row means no line; a function's name is
 its linkage name (demangled) when it has one, through DW_AT_abstract_origin and DW_AT_specification,
@@ -12,11 +16,13 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import SplitDebugError
 
-INDEX_VERSION = 8  # bump when the pickled shape changes: old cache entries are then rebuilt
+INDEX_VERSION = 9  # bump when the pickled shape changes: old cache entries are then rebuilt
 
 
 class IndexError_(SplitDebugError):
@@ -49,8 +55,10 @@ class AddressIndex:
     files: list[str] = field(default_factory=list)
     chains: list[tuple[Scope, ...]] = field(default_factory=list)  # outermost first
     # Arrays, not lists of ints: a cache entry loads as a few byte copies.
-    scope_starts: array[int] = field(default_factory=lambda: array("Q"))
-    scope_chain: array[int] = field(default_factory=lambda: array("i"))  # -1: no function here
+    cu_offsets: list[int] = field(default_factory=list)  # each CU's offset in .debug_info
+    cu_filled: bytearray = field(default_factory=bytearray)  # per CU: 1 once its rows and scopes are here
+    scope_starts: list[array[int]] = field(default_factory=list)  # per CU
+    scope_chain: list[array[int]] = field(default_factory=list)  # -1: no function here
     line_starts: list[array[int]] = field(default_factory=list)  # per CU
     line_file: list[array[int]] = field(default_factory=list)  # file id, -1: no line here
     line_line: list[array[int]] = field(default_factory=list)
@@ -62,6 +70,43 @@ class AddressIndex:
     sym_ends: array[int] = field(default_factory=lambda: array("Q"))
     sym_names: array[int] = field(default_factory=lambda: array("i"))
     loads: list[tuple[int, int, int]] = field(default_factory=list)  # PT_LOAD (vaddr, memsz, offset)
+    code: list[tuple[int, int]] = field(default_factory=list)  # executable PT_LOAD ranges
+    # Not pickled: what fills a CU on demand (units.CuFiller), and whether one was filled since loading.
+    filler: Callable[[AddressIndex, int], None] | None = None
+    dirty: bool = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "filler": None, "dirty": False}
+
+    def add_unit(self, offset: int) -> int:
+        """A CU, not filled yet; its rows and scopes are placeholders until then."""
+        self.cu_offsets.append(offset)
+        self.cu_filled.append(0)
+        for table, code in ((self.scope_starts, "Q"), (self.scope_chain, "i"), (self.line_starts, "Q"),
+                            (self.line_file, "i"), (self.line_line, "I"), (self.line_col, "I")):
+            table.append(array(code))
+        return len(self.cu_offsets) - 1
+
+    def unit_at(self, addr: int) -> int:
+        """The CU answering `addr` (filled now if it was not), or -1."""
+        # The CU is the one whose range starts last at or below the address, as libdwfl's
+        # addrarange takes it (a gap belongs to the range before it), up to the last range's end.
+        c = bisect_right(self.cu_starts, addr) - 1
+        if c < 0 or addr > self.cu_end:
+            return -1
+        cu = self.cu_of_range[c]
+        if not self.cu_filled[cu]:
+            if self.filler is None:
+                return -1
+            self.filler(self, cu)
+            self.cu_filled[cu] = 1
+            self.dirty = True
+        return cu
+
+    def fill_all(self) -> None:
+        """Every CU (for comparisons in the tests)."""
+        for c in range(len(self.cu_of_range)):
+            self.unit_at(self.cu_starts[c])
 
     def symbol_at(self, addr: int) -> str | None:
         i = bisect_right(self.sym_starts, addr) - 1
@@ -82,12 +127,9 @@ class AddressIndex:
 
     def _row(self, addr: int) -> tuple[int, int]:
         """(CU, row index) of the line row answering `addr`, or (-1, -1)."""
-        # The CU is the one whose range starts last at or below the address, as libdwfl's
-        # addrarange takes it (a gap belongs to the range before it), up to the last range's end.
-        c = bisect_right(self.cu_starts, addr) - 1
-        if c < 0 or addr > self.cu_end:
+        cu = self.unit_at(addr)
+        if cu < 0:
             return -1, -1
-        cu = self.cu_of_range[c]
         i = bisect_right(self.line_starts[cu], addr) - 1
         return (cu, i) if i >= 0 and self.line_file[cu][i] >= 0 else (-1, -1)
 
@@ -104,8 +146,12 @@ class AddressIndex:
 
     def lookup(self, addr: int) -> list[Frame]:
         """Frames for `addr`, innermost first; [] when nothing here knows it."""
-        i = bisect_right(self.scope_starts, addr) - 1
-        chain = self.chains[self.scope_chain[i]] if i >= 0 and self.scope_chain[i] >= 0 else ()
+        cu = self.unit_at(addr)
+        chain: tuple[Scope, ...] = ()
+        if cu >= 0:
+            i = bisect_right(self.scope_starts[cu], addr) - 1
+            if i >= 0 and self.scope_chain[cu][i] >= 0:
+                chain = self.chains[self.scope_chain[cu][i]]
         file, line, col = self.line_at(addr)
         if not chain:
             name = self.symbol_at(addr)

@@ -1,13 +1,12 @@
 """The DWARF line-number program, decoded with plain byte arithmetic: pyelftools parses each opcode
 through construct (5 s of a 12 s index build for a 1.5 MB lua binary); its header parse is kept.
 
-Yields the rows as (address, file index, line, column, end_sequence), in program order; define_file
-entries are appended to the header's file list, as pyelftools does.
+Gives the rows sequence by sequence, as lists of addresses, file indexes, lines and columns in program
+order; define_file entries are appended to the header's file list, as pyelftools does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 
@@ -33,30 +32,49 @@ def _sleb(data: bytes, at: int) -> tuple[int, int]:
             return (value - (1 << shift) if b & 0x40 else value), at
 
 
-def line_rows(lp: Any, data: bytes, little_endian: bool) -> Iterator[tuple[int, int, int, int, bool]]:
-    """Rows of the line program `lp` (a pyelftools LineProgram) whose section bytes are `data`."""
+Sequence = tuple[list[int], list[int], list[int], list[int]]  # addresses, files (-1: end), lines, columns
+
+
+def sequences(lp: Any, data: bytes, little_endian: bool) -> list[Sequence]:
+    """The sequences of the line program `lp` (ours or pyelftools') whose section bytes are `data`,
+    each as parallel lists in program order, its end_sequence row last with file -1. Special opcodes
+    (most of a program) cost one table look-up each."""
     h = lp.header
     min_len = h["minimum_instruction_length"]
     line_base, line_range, opcode_base = h["line_base"], h["line_range"], h["opcode_base"]
     lengths = list(h["standard_opcode_lengths"])
+    advance = [((op - opcode_base) // line_range) * min_len if op >= opcode_base else 0 for op in range(256)]
+    step = [line_base + (op - opcode_base) % line_range if op >= opcode_base else 0 for op in range(256)]
     order: Literal["little", "big"] = "little" if little_endian else "big"
     at, end = lp.program_start_offset, min(lp.program_end_offset, len(data))
+    out: list[Sequence] = []
+    addrs: list[int] = []
+    files: list[int] = []
+    lines: list[int] = []
+    cols: list[int] = []
     address, file, line, column = 0, 1, 1, 0
     while at < end:
         op = data[at]
         at += 1
         if op >= opcode_base:
-            adjusted = op - opcode_base
-            address += (adjusted // line_range) * min_len
-            line += line_base + adjusted % line_range
-            yield address, file, line, column, False
+            address += advance[op]
+            line += step[op]
+            addrs.append(address)
+            files.append(file)
+            lines.append(line)
+            cols.append(column)
         elif op == 0:
             size, at = _uleb(data, at)
             if size == 0:
                 continue
             sub, body, at = data[at], at + 1, at + size
             if sub == 1:  # end_sequence
-                yield address, file, line, column, True
+                addrs.append(address)
+                files.append(-1)
+                lines.append(line)
+                cols.append(column)
+                out.append((addrs, files, lines, cols))
+                addrs, files, lines, cols = [], [], [], []
                 address, file, line, column = 0, 1, 1, 0
             elif sub == 2:  # set_address
                 address = int.from_bytes(data[body:at], order)
@@ -64,17 +82,35 @@ def line_rows(lp: Any, data: bytes, little_endian: bool) -> Iterator[tuple[int, 
                 name_end = data.index(b"\0", body)
                 h["file_entry"].append(_FileEntry(data[body:name_end], _uleb(data, name_end + 1)[0]))
         elif op == 1:  # copy
-            yield address, file, line, column, False
+            addrs.append(address)
+            files.append(file)
+            lines.append(line)
+            cols.append(column)
         elif op == 2:  # advance_pc
-            n, at = _uleb(data, at)
+            n = data[at]
+            if n < 0x80:
+                at += 1
+            else:
+                n, at = _uleb(data, at)
             address += n * min_len
         elif op == 3:  # advance_line
-            n, at = _sleb(data, at)
-            line += n
+            n = data[at]
+            if n < 0x40:
+                line += n
+                at += 1
+            else:
+                n, at = _sleb(data, at)
+                line += n
         elif op == 4:  # set_file
             file, at = _uleb(data, at)
-        elif op == 5:  # set_column
-            column, at = _uleb(data, at)
+        elif op == 5:  # set_column (gcc writes one before most rows: its one-byte form inline)
+            column = data[at]
+            if column < 0x80:
+                at += 1
+            else:
+                column, at = _uleb(data, at)
+        elif op == 6 or op == 7:  # negate_stmt, basic_block
+            pass
         elif op == 8:  # const_add_pc
             address += ((255 - opcode_base) // line_range) * min_len
         elif op == 9:  # fixed_advance_pc
@@ -83,6 +119,7 @@ def line_rows(lp: Any, data: bytes, little_endian: bool) -> Iterator[tuple[int, 
         else:  # negate_stmt, basic_block, prologue/epilogue, isa, and opcodes we do not know
             for _ in range(lengths[op - 1] if op - 1 < len(lengths) else 0):
                 _, at = _uleb(data, at)
+    return out
 
 
 class _FileEntry:
@@ -94,7 +131,7 @@ class _FileEntry:
 
 class LineProgram:
     """A line program's header, read from .debug_line (DWARF 2-5), shaped as pyelftools' LineProgram
-    for line_rows() and the file table: `header[...]`, `program_start_offset`, `program_end_offset`."""
+    for sequences() and the file table: `header[...]`, `program_start_offset`, `program_end_offset`."""
 
     def __init__(self, data: bytes, at: int, little_endian: bool, strings: dict[int, bytes]) -> None:
         order: Literal["little", "big"] = "little" if little_endian else "big"

@@ -20,6 +20,7 @@ from ..layout import PackageInfo, check_package_fields, place
 from ..policy import Policy
 from . import cache
 from .debuginfod import fetch_debuginfo, server_urls
+from .dies import DieReader
 from .index import AddressIndex, IndexError_
 
 DEFAULT_DEBUG_DIR = Path("/usr/lib/debug")
@@ -84,6 +85,8 @@ class Resolver:
         self._by_id: dict[str, Path] | None = None
         self._by_name: dict[str, list[Path]] = {}
         self._warned: set[str] = set()
+        self._to_store: list[tuple[str | None, AddressIndex]] = []
+        self._alt_readers: dict[str, DieReader] = {}  # dwz multifiles by path, shared by their modules
 
     def module(self, build_id: str | None, path: str | None) -> Module:
         key = (build_id, path)
@@ -244,6 +247,8 @@ class Resolver:
     def _dwarf(self, debug_file: Path, build_id: str | None) -> AddressIndex | None:
         cached = cache.load(self.options.cache_dir, build_id, "dwarf")
         if cached is not None:
+            cached.filler = self._late_filler(debug_file)
+            self._to_store.append((build_id, cached))
             return cached
         try:
             info = read_elf(debug_file)
@@ -251,14 +256,33 @@ class Resolver:
                 self._warn(f"{debug_file}: build-id {info.build_id}, expected {build_id}: not used")
                 return None
             from .build import build_index  # pyelftools only when an index is built
-            index = build_index(str(debug_file), alt_loader=self._alt_loader(debug_file, info))
+            index = build_index(str(debug_file), alt_loader=self._alt_loader(debug_file), warn=self._warn,
+                                alt_cache=self._alt_readers)
         except SplitDebugError as err:
             self._warn(f"{err}; trying the next source")
             return None
-        cache.store(self.options.cache_dir, build_id, "dwarf", index)
+        index.dirty = True
+        self._to_store.append((build_id, index))
         return index
 
-    def _alt_loader(self, debug_file: Path, info: object) -> Callable[[str], BinaryIO]:
+    def _late_filler(self, debug_file: Path) -> Callable[[AddressIndex, int], None]:
+        """A cached index's units not filled yet: the debug file is opened (and pyelftools imported)
+        only when an address falls in one of them."""
+        def fill(index: AddressIndex, cu: int) -> None:
+            from .build import reopen_filler
+            index.filler = reopen_filler(str(debug_file), self._alt_loader(debug_file), self._warn,
+                                         self._alt_readers)
+            index.filler(index, cu)
+        return fill
+
+    def flush(self) -> None:
+        """Each index that gained units this run goes to the cache (one write per module)."""
+        for build_id, index in self._to_store:
+            if index.dirty:
+                cache.store(self.options.cache_dir, build_id, "dwarf", index)
+                index.dirty = False
+
+    def _alt_loader(self, debug_file: Path) -> Callable[[str], BinaryIO]:
         """pyelftools' stream_loader for the dwz multifile named by .gnu_debugaltlink."""
         def load(_name: str) -> BinaryIO:
             alt = read_debugaltlink(debug_file, read_elf(debug_file))

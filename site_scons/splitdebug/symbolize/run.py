@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 
+from .core import core_requests
 from .index import Frame
 from .inputs import ParseState, Request, parse_line
 from .lookup import Module, Options, Resolver
@@ -61,14 +63,32 @@ class Symbolizer:
 
     def lines(self, lines: Iterable[str], fmt: str = "text") -> Iterator[str]:
         """Each input line (text: echoed, followed by its frames; json: only the frames)."""
-        for number, raw in enumerate(lines, 1):
-            line = raw.rstrip("\n")
-            requests = parse_line(line, self.state)
+        try:
+            for number, raw in enumerate(lines, 1):
+                line = raw.rstrip("\n")
+                requests = parse_line(line, self.state)
+                if fmt == "text":
+                    yield line
+                for request in requests or ():
+                    answer = self.answer(request)
+                    yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+        finally:
+            self.resolver.flush()  # the units filled this run, for the next one
+
+
+def symbolize_core(path: str | os.PathLike[str], options: Options | None = None, fmt: str = "text",
+                   warn: Callable[[str], None] = _stderr_warning) -> Iterator[str]:
+    """Each thread of a core file: a heading line (text), then its PC's frames."""
+    symbolizer = Symbolizer(options, warn)
+    try:
+        for number, (heading, request) in enumerate(core_requests(path), 1):
             if fmt == "text":
-                yield line
-            for request in requests or ():
-                answer = self.answer(request)
-                yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+                yield heading
+            answer = (Answer(request, "??", None, None, (), "none", "no file of the core maps this PC")
+                      if request.kind == "unmapped" else symbolizer.answer(request))
+            yield from (text(answer) if fmt == "text" else json_lines(answer, number))
+    finally:
+        symbolizer.resolver.flush()
 
 
 def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: str = "text",
@@ -80,4 +100,7 @@ def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: s
 def symbolize_address(build_id: str | None, path: str | None, vaddr: int, options: Options | None = None,
                       warn: Callable[[str], None] = _stderr_warning) -> Answer:
     """One ELF virtual address of a module named by build-id and/or path."""
-    return Symbolizer(options, warn).answer(Request(vaddr, vaddr, "vaddr", build_id=build_id, path=path))
+    symbolizer = Symbolizer(options, warn)
+    answer = symbolizer.answer(Request(vaddr, vaddr, "vaddr", build_id=build_id, path=path))
+    symbolizer.resolver.flush()
+    return answer
