@@ -12,7 +12,7 @@ MODULE is a path under site_scons/. Each mutant changes one place, one classic o
 Docstrings, annotations and the strings of f-strings and `raise` statements (messages) are left alone.
 With --sample N, N mutants are drawn (random.Random(seed)) when there are more.
 
-Each worker works on its own copy of the checkout under /tmp (the tests find the package next to
+Each worker works on its own copy of the checkout's HEAD (git archive) under /tmp (the tests find the package next to
 themselves, so subprocesses run the mutant too), writes one mutant at a time, runs pytest -x on
 PYTEST_ARGS with bytecode caching off (a mutant of the same size and second would reuse a stale .pyc),
 and puts the original back. The unmutated copy must pass first. A run that fails or exceeds
@@ -174,11 +174,13 @@ def run_tests(copy: Path, pytest_args: list[str], timeout: float) -> tuple[int, 
     return proc.returncode, time.monotonic() - start, failed[0] if failed else out.strip().splitlines()[-1:][0]
 
 
-def make_copy(dest: Path) -> Path:
+def make_copy(dest: Path, commit: str) -> Path:
+    """The checkout at `commit` (what is measured is committed, and later edits do not leak in)."""
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(REPO, dest, symlinks=True,
-                    ignore=shutil.ignore_patterns(".git", "__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache"))
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
 
 
@@ -193,10 +195,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--json", type=Path, help="write every mutant and its outcome here")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/splitdebug-mutation"))
-    ap.add_argument("pytest_args", nargs="*")
-    args = ap.parse_args(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = ap.parse_args(argv[:cut])
+    args.pytest_args = argv[cut + 1:]
     rel = Path(args.module)
-    source = (REPO / rel).read_text()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    source = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{rel}"], check=True, capture_output=True,
+                            text=True).stdout
     mutants = enumerate_mutants(source, set(args.function))
     total = len(mutants)
     if args.only:
@@ -218,13 +224,13 @@ def main(argv: list[str]) -> int:
     if not args.pytest_args:
         ap.error("no tests given after --")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    copies = [make_copy(args.workdir / f"w{i}") for i in range(max(1, args.jobs))]
+    copies = [make_copy(args.workdir / f"w{i}", commit) for i in range(max(1, args.jobs))]
     code, base, last = run_tests(copies[0], args.pytest_args, 3600)
     if code != 0:
         print(f"the unmutated tests fail ({last}): fix them first", file=sys.stderr)
         return 2
     timeout = 3 * base + 30
-    print(f"{rel}: {total} mutants, running {len(mutants)}; baseline {base:.1f} s", flush=True)
+    print(f"{rel} at {commit}: {total} mutants, running {len(mutants)}; baseline {base:.1f} s", flush=True)
 
     free = list(copies)
 
@@ -246,7 +252,7 @@ def main(argv: list[str]) -> int:
     killed = sum(m.status == "killed" for m in done)
     print(f"{rel}: {len(done)} run, {killed} killed, {len(done) - killed} survived")
     if args.json:
-        args.json.write_text(json.dumps({"module": str(rel), "total": total, "seed": args.seed,
+        args.json.write_text(json.dumps({"module": str(rel), "commit": commit, "total": total, "seed": args.seed,
                                          "pytest_args": args.pytest_args,
                                          "mutants": [asdict(m) for m in done]}, indent=1))
     return 0
