@@ -1,16 +1,16 @@
 """A small mutation runner: does a test subset notice when one operator of a module is wrong?
 
-    python3 tests/mutation.py MODULE [--function NAME ...] [--sample N] [--seed S] [--jobs J]
+    python3 tests/mutation.py MODULE... [--function NAME ...] [--sample N] [--seed S] [--jobs J]
                               [--json OUT] -- PYTEST_ARGS...
 
-MODULE is a path under site_scons/. Each mutant changes one place, one classic operator at a time:
+Each MODULE is a path under site_scons/. Each mutant changes one place, one classic operator at a time:
   compare   < <=, > >=, == !=, in / not in, is / is not (each to its neighbour or negation)
   arith     + -, * /, // *, % //, << >>, & |, ^ &  (also in augmented assignments)
   boolean   and / or swapped, `not` removed, True / False swapped
   constant  an integer n becomes n + 1; a string or bytes s becomes "XX" + s + "XX"
   return    `return X` becomes `return None`
 Docstrings, annotations and the strings of f-strings and `raise` statements (messages) are left alone.
-With --sample N, N mutants are drawn (random.Random(seed)) when there are more.
+With --sample N, N mutants of each module are drawn (random.Random(seed)) when it has more.
 
 Each worker works on its own copy of the checkout's HEAD (git archive) under /tmp (the tests find the package next to
 themselves, so subprocesses run the mutant too), writes one mutant at a time, runs pytest -x on
@@ -59,6 +59,7 @@ class Mutant:
     status: str = ""
     seconds: float = 0.0
     failed: str = ""
+    module: str = ""
 
 
 def _skipped_nodes(tree: ast.Module) -> set[int]:
@@ -186,9 +187,9 @@ def make_copy(dest: Path, commit: str) -> Path:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("module", help="path of the module, e.g. site_scons/splitdebug/layout.py")
+    ap.add_argument("module", nargs="+", help="path of a module, e.g. site_scons/splitdebug/layout.py")
     ap.add_argument("--function", action="append", default=[], help="mutate only in this function or class")
-    ap.add_argument("--sample", type=int, default=0, help="draw this many mutants when there are more")
+    ap.add_argument("--sample", type=int, default=0, help="draw this many mutants per module when there are more")
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--only", type=int, action="append", default=[], help="run only the mutant of this index")
@@ -198,28 +199,31 @@ def main(argv: list[str]) -> int:
     cut = argv.index("--") if "--" in argv else len(argv)
     args = ap.parse_args(argv[:cut])
     args.pytest_args = argv[cut + 1:]
-    rel = Path(args.module)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True,
                             text=True).stdout.strip()
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{rel}"], check=True, capture_output=True,
-                            text=True).stdout
-    mutants = enumerate_mutants(source, set(args.function))
-    total = len(mutants)
-    if args.only:
-        mutants = [m for m in mutants if m.index in args.only]
-    elif args.sample and len(mutants) > args.sample:
-        mutants = sorted(random.Random(args.seed).sample(mutants, args.sample), key=lambda m: m.index)
-    valid = []
-    for m in mutants:
-        try:
-            compile(apply(source, m), str(rel), "exec")
-            valid.append(m)
-        except SyntaxError:
-            pass
-    mutants = valid
+    sources: dict[str, str] = {}
+    totals: dict[str, int] = {}
+    mutants: list[Mutant] = []
+    for module in args.module:
+        source = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{module}"], check=True,
+                                capture_output=True, text=True).stdout
+        found = enumerate_mutants(source, set(args.function))
+        for m in found:
+            m.module = module
+        sources[module], totals[module] = source, len(found)
+        if args.only:
+            found = [m for m in found if m.index in args.only]
+        elif args.sample and len(found) > args.sample:
+            found = sorted(random.Random(args.seed).sample(found, args.sample), key=lambda m: m.index)
+        for m in found:
+            try:
+                compile(apply(source, m), module, "exec")
+                mutants.append(m)
+            except SyntaxError:
+                pass
     if args.list:
         for m in mutants:
-            print(f"#{m.index} {rel}:{m.line} {m.kind}: {m.before!r} -> {m.after!r}")
+            print(f"#{m.index} {m.module}:{m.line} {m.kind}: {m.before!r} -> {m.after!r}")
         return 0
     if not args.pytest_args:
         ap.error("no tests given after --")
@@ -230,30 +234,32 @@ def main(argv: list[str]) -> int:
         print(f"the unmutated tests fail ({last}): fix them first", file=sys.stderr)
         return 2
     timeout = 3 * base + 30
-    print(f"{rel} at {commit}: {total} mutants, running {len(mutants)}; baseline {base:.1f} s", flush=True)
+    print(f"at {commit}: {totals} mutants, running {len(mutants)}; baseline {base:.1f} s", flush=True)
 
     free = list(copies)
 
     def one(m: Mutant) -> Mutant:
         copy = free.pop()
         try:
-            (copy / rel).write_text(apply(source, m))
+            (copy / m.module).write_text(apply(sources[m.module], m))
             rc, m.seconds, m.failed = run_tests(copy, args.pytest_args, timeout)
             m.status = "survived" if rc == 0 else "killed"
         finally:
-            (copy / rel).write_text(source)
+            (copy / m.module).write_text(sources[m.module])
             free.append(copy)
-        print(f"{m.status:8} #{m.index} {rel}:{m.line} {m.kind}: {m.before!r} -> {m.after!r}"
+        print(f"{m.status:8} #{m.index} {m.module}:{m.line} {m.kind}: {m.before!r} -> {m.after!r}"
               f" ({m.seconds:.0f} s{'; ' + m.failed if m.status == 'killed' else ''})", flush=True)
         return m
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(copies)) as pool:
         done = list(pool.map(one, mutants))
-    killed = sum(m.status == "killed" for m in done)
-    print(f"{rel}: {len(done)} run, {killed} killed, {len(done) - killed} survived")
+    for module in args.module:
+        ran = [m for m in done if m.module == module]
+        killed = sum(m.status == "killed" for m in ran)
+        print(f"{module}: {totals[module]} mutants, {len(ran)} run, {killed} killed, {len(ran) - killed} survived")
     if args.json:
-        args.json.write_text(json.dumps({"module": str(rel), "commit": commit, "total": total, "seed": args.seed,
-                                         "pytest_args": args.pytest_args,
+        args.json.write_text(json.dumps({"modules": totals, "commit": commit, "seed": args.seed,
+                                         "sample": args.sample, "pytest_args": args.pytest_args,
                                          "mutants": [asdict(m) for m in done]}, indent=1))
     return 0
 

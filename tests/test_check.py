@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from conftest import LIBRARY, PROGRAM, REPO, compile_c, make_tree, run_cli
-from splitdebug import layout
 from splitdebug.elf import read as elfread
 from splitdebug.tree import rewrite
 from splitdebug.layout import PackageInfo
@@ -90,12 +89,23 @@ def fs(root: Path, image: str) -> Path:
     return root / image.lstrip("/")
 
 
+# Where each distribution's own tool writes a binary's debug file (a literal table, not our layout code):
+# debhelper's dh_strip by build-id, rpm's find-debuginfo by path with the unique-name suffix (PKG's values).
+DEBUG_FILE = {
+    "debian": "/usr/lib/debug/.build-id/{head}/{rest}.debug",
+    "redhat": "/usr/lib/debug{image}-1.0-1.x86_64.debug",
+}
+
+
+def readelf_build_id(path: Path) -> str:
+    out = subprocess.run(["readelf", "-n", str(path)], check=True, capture_output=True, text=True).stdout
+    return re.search(r"Build ID: ([0-9a-f]+)", out).group(1)  # type: ignore[union-attr]
+
+
 def debug_image(root: Path, policy: str, image: str) -> str:
-    """Where the policy puts a binary's debug file (layout.place, given the binary's build-id)."""
-    info = elfread.read_elf(fs(root, image))
-    pkg = PackageInfo("demo", "1.0", "1", "x86_64")
-    debug_file: str = layout.place(load_policy(policy), image, info.build_id, pkg).debug_file
-    return debug_file
+    """Where the distribution puts a binary's debug file, given the binary's build-id as readelf reads it."""
+    build_id = readelf_build_id(fs(root, image))
+    return DEBUG_FILE[policy].format(image=image, head=build_id[:2], rest=build_id[2:])
 
 
 def fix_crc(root: Path, policy: str, image: str) -> None:
