@@ -371,6 +371,30 @@ def test_debug_file_matches_tools(built: dict[str, Path], splits, name: str, pol
     assert rows[0] == rows[1]
 
 
+def misaligned(path: Path) -> list[tuple[str, int, int]]:
+    """(name, sh_offset, sh_addralign) of each non-allocated section with contents whose offset is not a
+    multiple of its alignment, and e_shoff if not word-aligned; pyelftools reads them. (Allocated and NOBITS
+    ones aside: objcopy and eu-strip leave those misaligned in a debug file themselves.)"""
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        out = [(sec.name, sec["sh_offset"], sec["sh_addralign"]) for sec in elf.iter_sections()
+               if sec["sh_addralign"] > 1 and sec["sh_offset"] % sec["sh_addralign"]
+               and not sec["sh_flags"] & 2 and sec["sh_type"] != "SHT_NOBITS"]  # SHF_ALLOC
+        word = 8 if elf.elfclass == 64 else 4
+        if elf["e_shoff"] % word:
+            out.append(("e_shoff", elf["e_shoff"], word))
+    return out
+
+
+@pytest.mark.parametrize("name, policy", matrix(exclude=frozenset(DECLINED)))
+def test_every_offset_is_aligned(splits, name: str, policy: str) -> None:
+    """Each non-allocated section of the debug file and of the shipped binary at a multiple of its
+    sh_addralign (an Elf_Chdr of a compressed section is read in place), as objcopy and eu-strip leave them."""
+    ours, theirs = splits(name, policy), splits(name, policy, "tools")
+    for path in (theirs.debug, theirs.binary, ours.debug, ours.binary):
+        assert misaligned(path) == [], path
+
+
 @pytest.mark.parametrize("name, policy", matrix(exclude=frozenset(DECLINED)))
 def test_debug_file_program_headers_point_at_what_is_there(built: dict[str, Path], splits, name: str,
                                                            policy: str) -> None:
