@@ -461,7 +461,7 @@ def test_gdb_reads_the_staged_tree(splits, name: str, policy: str) -> None:
                                                if (b, "redhat") in TOOLS_FAIL else []) for b in BINARIES])
 def test_minidebuginfo_has_the_tools_symbols(splits, name: str, tmp_path: Path) -> None:
     """redhat's .gnu_debugdata: an xz'd ELF whose .symtab names the functions .dynsym does not."""
-    symbols = []
+    symbols, rows = [], []
     for engine in ("builtin", "tools"):
         binary = splits(name, "redhat", engine).binary
         data = elfread.section_bytes(binary, elfread.read_elf(binary), ".gnu_debugdata")
@@ -469,9 +469,14 @@ def test_minidebuginfo_has_the_tools_symbols(splits, name: str, tmp_path: Path) 
         mini = tmp_path / f"{engine}.elf"
         mini.write_bytes(lzma.decompress(data))
         symbols.append(set(elfread.iter_symbols(mini, ".symtab")))
+        # the symbol and string tables' headers as pyelftools reads them (type, flags, alignment, entsize)
+        with open(mini, "rb") as f:
+            rows.append([(sec.name, sec["sh_type"], sec["sh_flags"], sec["sh_addralign"], sec["sh_entsize"])
+                         for sec in ELFFile(f).iter_sections() if sec.name in (".symtab", ".strtab", ".shstrtab")])
         if engine == "builtin":
             elflint(mini, "-d")
     assert symbols[0] == symbols[1]
+    assert rows[0] == rows[1]
     # The s390x test binary has no function .dynsym does not name: an ELF with an empty .symtab.
     assert bool({sym for sym in symbols[0] if sym[0]}) == (name != "s390x")
 

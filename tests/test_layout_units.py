@@ -1,0 +1,54 @@
+"""layout's small tables and parsers against independent sources: dpkg-architecture's multiarch tuples,
+uname -m's machine names, an os-release(5) text read as a shell would. Written for the survivors of
+tests/MUTATION.md (layout.py:36, :48, :51, :83)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from splitdebug.layout import PackageInfo, multiarch_of, parse_os_release
+
+# Debian architecture names and the machine names (uname -m) that run them.
+DEBIAN_ARCH_OF_MACHINE = {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386", "armv7l": "armhf",
+                          "ppc64le": "ppc64el", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def dpkg_multiarch(debian_arch: str) -> str:
+    return subprocess.run(["dpkg-architecture", f"-a{debian_arch}", "-qDEB_HOST_MULTIARCH"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("machine, debian_arch", sorted(DEBIAN_ARCH_OF_MACHINE.items()))
+def test_multiarch_is_dpkgs(machine: str, debian_arch: str) -> None:
+    """By either spelling, the tuple dpkg-architecture gives (dh_dwz's .dwz/<multiarch>/ directory)."""
+    expected = dpkg_multiarch(debian_arch)
+    assert multiarch_of(debian_arch) == expected
+    assert multiarch_of(machine) == expected
+
+
+@pytest.mark.parametrize("arch", ["s390x", "aarch64", "noarch", "i686"])
+def test_with_defaults_keeps_a_given_arch(arch: str) -> None:
+    """A given architecture is never replaced by this machine's."""
+    assert PackageInfo("p", "1", "2", arch).with_defaults() == PackageInfo("p", "1", "2", arch)
+
+
+def test_with_defaults_fills_in_the_machine() -> None:
+    machine = subprocess.run(["uname", "-m"], check=True, capture_output=True, text=True).stdout.strip()
+    assert PackageInfo("p").with_defaults().arch == machine
+
+
+def test_parse_os_release_reads_as_a_shell_would() -> None:
+    text = """# a comment
+ID=debian
+VERSION_ID="12"
+PRETTY_NAME='Debian GNU/Linux 12 (bookworm)'
+CPE_NAME="cpe:/o:debian:debian_linux:12"
+EMPTY=
+BROKEN="unterminated
+#ID=ubuntu
+"""
+    assert parse_os_release(text) == {
+        "ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)",
+        "CPE_NAME": "cpe:/o:debian:debian_linux:12", "EMPTY": ""}
