@@ -481,6 +481,16 @@ def test_minidebuginfo_has_the_tools_symbols(splits, name: str, tmp_path: Path) 
     assert bool({sym for sym in symbols[0] if sym[0]}) == (name != "s390x")
 
 
+def test_minidebuginfo_names_of_a_binary_without_symtab(tmp_path: Path) -> None:
+    """A binary linked with -s (no .symtab, as readelf shows): no names, an empty set (rewrite sorts it)."""
+    stripped = compile_c(tmp_path / "stripped", PROGRAM, flags=("-s",))
+    assert ".symtab" not in subprocess.run(["readelf", "-SW", str(stripped)], capture_output=True, text=True,
+                                           check=True).stdout
+    h = elfread.read_headers(stripped)
+    with open(stripped, "rb") as f:
+        assert elfsplit.minidebuginfo_names(h, f, h, f) == set()
+
+
 # ------------------------------------------------------------------------------------------------
 # write_debug on its own: the returned CRC and binutils' "compress only when smaller" rule
 
