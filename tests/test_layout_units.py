@@ -5,9 +5,11 @@ tests/MUTATION.md (layout.py:36, :48, :51, :83)."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from splitdebug.layout import PackageInfo, multiarch_of, parse_os_release
 
 # Debian architecture names and the machine names (uname -m) that run them.
@@ -52,3 +54,22 @@ BROKEN="unterminated
     assert parse_os_release(text) == {
         "ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)",
         "CPE_NAME": "cpe:/o:debian:debian_linux:12", "EMPTY": ""}
+
+
+def test_every_documented_field_of_a_debug_file_template(tmp_path: Path) -> None:
+    """Each field the schema lists for debug_file, expanded for one binary: a literal expectation."""
+    from splitdebug.layout import place
+    from splitdebug.policy import load_policy
+
+    fields = ["arch", "build_id", "build_id_dir", "build_id_rest", "debug_root", "dir", "dup", "multiarch", "name",
+              "package", "release", "version"]
+    policy_file = tmp_path / "fields.yaml"
+    text = (REPO / "configs/debian.yaml").read_text().replace("name: debian", "name: fields")
+    template = "{debug_root}/" + "/".join(f"{f}={{{f}}}" for f in fields) + "/{path}.debug"
+    policy_file.write_text(text.replace('debug_file: "{debug_root}/.build-id/{build_id_dir}/{build_id_rest}.debug"',
+                                        f'debug_file: "{template}"'))
+    got = place(load_policy(policy_file), "/usr/bin/prog", "abcdef", PackageInfo("demo", "1.0", "3", "s390x"),
+                dup=2).debug_file
+    assert got == ("/usr/lib/debug/arch=s390x/build_id=abcdef/build_id_dir=ab/build_id_rest=cdef/"
+                   "debug_root=/usr/lib/debug/dir=/usr/bin/dup=.2/multiarch=s390x-linux-gnu/name=prog/"
+                   "package=demo/release=3/version=1.0/usr/bin/prog.debug")
