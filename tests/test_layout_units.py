@@ -73,3 +73,19 @@ def test_every_documented_field_of_a_debug_file_template(tmp_path: Path) -> None
     assert got == ("/usr/lib/debug/arch=s390x/build_id=abcdef/build_id_dir=ab/build_id_rest=cdef/"
                    "debug_root=/usr/lib/debug/dir=/usr/bin/dup=.2/multiarch=s390x-linux-gnu/name=prog/"
                    "package=demo/release=3/version=1.0/usr/bin/prog.debug")
+
+
+def test_fs_path_with_a_separate_debug_directory(tmp_path: Path) -> None:
+    """Under the policy's debug_root an image path lands in the debug directory, elsewhere in the root;
+    a name that only starts like the debug root (debugger) is the root's."""
+    from splitdebug.layout import StageRoot
+    from splitdebug.policy import load_policy
+
+    root, debug = tmp_path / "root", tmp_path / "dbg"
+    stage = StageRoot(root, debug_dir=debug)
+    policy = load_policy("debian")
+    assert stage.fs_path(policy, "/usr/lib/debug/.build-id/ab/cd.debug") == debug / ".build-id/ab/cd.debug"
+    assert stage.fs_path(policy, "usr/lib/debug") == debug
+    assert stage.fs_path(policy, "/usr/lib/debugger/x") == root / "usr/lib/debugger/x"
+    assert stage.fs_path(policy, "/usr/bin/../lib/libx.so") == root / "usr/lib/libx.so"
+    assert StageRoot(root).fs_path(policy, "/usr/lib/debug/a.debug") == root / "usr/lib/debug/a.debug"
