@@ -89,3 +89,45 @@ def test_fs_path_with_a_separate_debug_directory(tmp_path: Path) -> None:
     assert stage.fs_path(policy, "/usr/lib/debugger/x") == root / "usr/lib/debugger/x"
     assert stage.fs_path(policy, "/usr/bin/../lib/libx.so") == root / "usr/lib/libx.so"
     assert StageRoot(root).fs_path(policy, "/usr/lib/debug/a.debug") == root / "usr/lib/debug/a.debug"
+
+
+def test_image_path_of_the_root_is_slash(tmp_path: Path) -> None:
+    from splitdebug.layout import StageRoot
+
+    assert StageRoot(tmp_path).image_path(tmp_path) == "/"
+    assert StageRoot(tmp_path).image_path(tmp_path / "usr/bin/prog") == "/usr/bin/prog"
+
+
+def touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"")
+
+
+def test_infer_package_reads_redhat_names_of_files_that_are_there(tmp_path: Path) -> None:
+    """find-debuginfo's <path>-<version>-<release>.<arch>.debug read back; a name whose binary is not in
+    the tree does not count, however many there are."""
+    from splitdebug.layout import StageRoot, infer_package
+    from splitdebug.policy import load_policy
+
+    touch(tmp_path / "usr/bin/prog")
+    touch(tmp_path / "usr/lib/debug/usr/bin/prog-1.0-3.s390x.debug")
+    for ghost in ("a", "b", "c"):
+        touch(tmp_path / f"usr/lib/debug/usr/bin/{ghost}-9.9-9.x86_64.debug")
+    assert infer_package(StageRoot(tmp_path), load_policy("redhat")) == (
+        PackageInfo("", "1.0", "3", "s390x"), "/usr/lib/debug/usr/bin/prog-1.0-3.s390x.debug")
+
+
+def test_infer_package_from_a_name_only_template(tmp_path: Path) -> None:
+    """A template with {name} but no {dir}: the binary is looked for at the root."""
+    from splitdebug.layout import StageRoot, infer_package
+    from splitdebug.policy import load_policy
+
+    policy_file = tmp_path / "named.yaml"
+    text = (REPO / "configs/redhat.yaml").read_text().replace("name: redhat", "name: named")
+    policy_file.write_text(text.replace('debug_file: "{debug_root}/{path}-{version}-{release}.{arch}.debug"',
+                                        'debug_file: "{debug_root}/{name}-{version}-{release}.{arch}.debug"'))
+    root = tmp_path / "root"
+    touch(root / "prog")
+    touch(root / "usr/lib/debug/prog-2.0-1.x86_64.debug")
+    assert infer_package(StageRoot(root), load_policy(policy_file)) == (
+        PackageInfo("", "2.0", "1", "x86_64"), "/usr/lib/debug/prog-2.0-1.x86_64.debug")
