@@ -86,6 +86,7 @@ def test_fs_path_with_a_separate_debug_directory(tmp_path: Path) -> None:
     policy = load_policy("debian")
     assert stage.fs_path(policy, "/usr/lib/debug/.build-id/ab/cd.debug") == debug / ".build-id/ab/cd.debug"
     assert stage.fs_path(policy, "usr/lib/debug") == debug
+    assert stage.fs_path(policy, "/usr/lib/debug/X11/x.debug") == debug / "X11/x.debug"
     assert stage.fs_path(policy, "/usr/lib/debugger/x") == root / "usr/lib/debugger/x"
     assert stage.fs_path(policy, "/usr/bin/../lib/libx.so") == root / "usr/lib/libx.so"
     assert StageRoot(root).fs_path(policy, "/usr/lib/debug/a.debug") == root / "usr/lib/debug/a.debug"
