@@ -132,3 +132,18 @@ def test_infer_package_from_a_name_only_template(tmp_path: Path) -> None:
     touch(root / "usr/lib/debug/prog-2.0-1.x86_64.debug")
     assert infer_package(StageRoot(root), load_policy(policy_file)) == (
         PackageInfo("", "2.0", "1", "x86_64"), "/usr/lib/debug/prog-2.0-1.x86_64.debug")
+
+
+def test_symlink_debug_link_is_expected_whatever_the_mode(tmp_path: Path) -> None:
+    """rpm's <link>.debug -> <target>.debug for a symlinked binary: a relative target, and expected of
+    every binary (not only of those with an exec bit, as the compat build-id links are)."""
+    from splitdebug.layout import Link, symlink_debug_link
+    from splitdebug.policy import load_policy
+
+    policy_file = tmp_path / "linked.yaml"
+    text = (REPO / "configs/redhat.yaml").read_text().replace("name: redhat", "name: linked")
+    policy_file.write_text(text.replace("symlinked_binaries: ignore", "symlinked_binaries: debug_link"))
+    got = symlink_debug_link(load_policy(policy_file), "/usr/lib64/libx.so.1", "/usr/lib64/libx.so.1.2",
+                             PackageInfo("x", "1.0", "3", "x86_64"))
+    assert got == Link("/usr/lib/debug/usr/lib64/libx.so.1-1.0-3.x86_64.debug", "libx.so.1.2-1.0-3.x86_64.debug",
+                       False)
