@@ -639,8 +639,13 @@ def test_gdb_auto_load_script_beside_a_debug_file(good: dict[str, Good], policy:
     dbg = debug_image(root, policy, LIB)
     fs(root, dbg + "-gdb.py").write_text("import gdb\n")
     fs(root, "/usr/lib/debug/orphan.debug-gdb.py").write_text("import gdb\n")  # beside nothing: still stray
-    doc = assert_fails_with(root, policy, {("SD601", "/usr/lib/debug/orphan.debug-gdb.py")})
+    shutil.copy2(fs(root, ARCHIVE), fs(root, "/usr/lib/debug/libdemo.a"))
+    doc = assert_fails_with(root, policy, {("SD601", "/usr/lib/debug/orphan.debug-gdb.py"),
+                                           ("SD601", "/usr/lib/debug/libdemo.a")})
     assert (("SD601", dbg + "-gdb.py")) not in found(doc)
+    reasons = {f["path"]: f["reason"] for f in doc["findings"] if f["rule"] == "SD601"}
+    assert reasons["/usr/lib/debug/orphan.debug-gdb.py"] == "not an ELF file"
+    assert reasons["/usr/lib/debug/libdemo.a"] == "a static archive"
 
 
 def test_rpm_library_without_exec_bit_and_its_link(good: dict[str, Good], tmp_path: Path) -> None:

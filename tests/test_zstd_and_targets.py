@@ -4,6 +4,7 @@ file's own compression headers as pyelftools reads them, zlib's CRC, gdb, and th
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -115,3 +116,27 @@ def test_policies_variable_check_and_package_targets(tmp_path: Path) -> None:
     victim.unlink()
     proc = run_scons(work, "POLICIES=debian", "check", check=False)
     assert proc.returncode != 0 and "SD303" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_zlib_under_a_zstd_policy_is_a_warning(tmp_path: Path) -> None:
+    """README's SD407: zlib where the policy says zstd is read by every tool: a warning, exit 0 (zstd where
+    it says zlib is the error, tested in test_check)."""
+    tree = make_tree(tmp_path / "root")
+    policy = zstd_policy(tmp_path)
+    assert run_cli("split", "--policy", policy, "--package", "demo", "--jobs", "1", tree.root).returncode == 0
+    with open(tree.library, "rb") as f:
+        link = ELFFile(f).get_section_by_name(".gnu_debuglink")
+        name, crc_at = link.data()[:link.data().index(b"\0")].decode(), link["sh_offset"] + link["sh_size"] - 4
+    (dbg,) = [p for p in (tree.root / "usr/lib/debug").rglob(name) if p.is_file()]
+    dbg.chmod(0o644)
+    subprocess.run(["objcopy", "--decompress-debug-sections", str(dbg)], check=True)
+    subprocess.run(["objcopy", "--compress-debug-sections=zlib", str(dbg)], check=True)
+    assert set(ch_types(dbg).values()) == {1}
+    with open(tree.library, "r+b") as f:  # the debuglink CRC of the recompressed file (little-endian x86-64)
+        f.seek(crc_at)
+        f.write(struct.pack("<I", zlib.crc32(dbg.read_bytes())))
+    image = "/" + dbg.relative_to(tree.root).as_posix()
+    proc = run_cli("check", "--policy", policy, "--package", "demo", "--format", "json", tree.root)
+    findings = json.loads(proc.stdout)["findings"]
+    assert proc.returncode == 0, findings
+    assert [(f["rule"], f["path"], f["severity"]) for f in findings] == [("SD407", image, "warning")]
