@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import make_tree, run_cli
+from conftest import env_with_package, make_tree, run_cli
 from splitdebug.layout import PackageInfo, StageRoot
 from splitdebug.policy import load_policy
 from splitdebug.tree.dwz import find_dwz, shipped_pairs
@@ -35,3 +35,18 @@ def test_shipped_pairs_of_a_split_tree_are_its_regular_elf_files(tmp_path: Path)
     got = shipped_pairs(StageRoot(tree.root), load_policy("debian"), PackageInfo("demo"))
     names = [tree.root / "usr/bin/prog", tree.root / "usr/bin/prog-alias", tree.root / "usr/lib/libdemo.so.1.0"]
     assert sorted(got) == sorted((b, debug_of(b)) for b in names)
+
+
+def test_a_failing_dwz_is_a_warning_with_its_message(tmp_path: Path) -> None:
+    """dwz exiting 1 with a message (a real dwz's when it runs out of memory or meets DWARF it cannot
+    read): the split stands, its files valid, and the warning quotes dwz's last line."""
+    tree = make_tree(tmp_path / "root")
+    fake = tmp_path / "dwz"
+    fake.write_text('#!/bin/sh\necho "dwz: DWARF compression not beneficial - old size 1 new size 1" >&2\n'
+                    'echo "dwz: out of memory" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    env = env_with_package()
+    env["DWZ"] = str(fake)
+    proc = run_cli("split", "--policy", "debian", "--package", "demo", "--jobs", "1", tree.root, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "splitdebug: warning: dwz exited 1: dwz: out of memory\n"
