@@ -558,7 +558,10 @@ def test_binary_installed_stripped_loses_its_debug_info(good: dict[str, Good], p
     """`install -s`: no debuglink, no debug file anywhere, no DWARF: an error, not the SD301 warning."""
     root = broken(good, policy, tmp_path)
     compile_c(fs(root, "/usr/bin/prestripped"), PROGRAM, flags=("-s",))
-    assert_fails_with(root, policy, {("SD305", "/usr/bin/prestripped")}, allowed=frozenset({"SD104"}))
+    doc = assert_fails_with(root, policy, {("SD305", "/usr/bin/prestripped")}, allowed=frozenset({"SD104"}))
+    # the reason says what happened and what to look at (README's rule table: installed stripped)
+    (reason,) = [f["reason"] for f in doc["findings"] if f["rule"] == "SD305"]
+    assert reason.startswith("stripped, but no .gnu_debuglink") and "installed stripped?" in reason, reason
 
 
 def note_section(build_id: str) -> bytes:
