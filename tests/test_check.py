@@ -506,6 +506,11 @@ def test_exports(good: dict[str, Good], tmp_path: Path) -> None:
     compile_c(fs(root, "/usr/lib/libother.so"), LIBRARY, shared=True, flags=("-s",))
     doc = report(check(root, "debian", "--exports", lists))
     assert ("SD702", "/usr/lib/libother.so") in found(doc, "warning")
+    # A list that does not parse: its error is the library's SD701 finding, not a crash.
+    (lists / "libdemo.so.1.0.exports").write_text("lib_entry\n[bad node!]\n")
+    doc = report(check(root, "debian", "--exports", lists))
+    reasons = [f["reason"] for f in doc["findings"] if (f["rule"], f["path"]) == ("SD701", LIB)]
+    assert len(reasons) == 1 and "bad version node name" in reasons[0], doc["findings"]
 
 
 def test_mutated_files_never_crash_the_check(good: dict[str, Good], tmp_path: Path) -> None:
