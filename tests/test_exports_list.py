@@ -232,3 +232,18 @@ def test_baseline_format_is_recognised(tmp_path: Path) -> None:
     (tmp_path / "old.exports").write_text(GREET)
     assert exports.load_baseline(tmp_path / "symbols")[0].version == "LIBGREET_1"
     assert exports.load_baseline(tmp_path / "old.exports")[0].version is None
+
+
+def test_a_glob_matching_only_hidden_symbols_names_three_of_them(tmp_path: Path) -> None:
+    """A listed pattern that ld hid (-fvisibility=hidden): the problem names the first three hidden
+    matches, sorted, then an ellipsis; the library's .symtab (not stripped) is where they are seen."""
+    from conftest import compile_c
+
+    source = "".join(f"int hid_{c}(void) {{ return {i}; }}\n" for i, c in enumerate("dcba"))
+    source += '__attribute__((visibility("default"))) int shown(void) { return hid_a() + hid_b(); }\n'
+    lib = compile_c(tmp_path / "libhid.so", source, shared=True, flags=("-fvisibility=hidden",))
+    export_list = tmp_path / "libhid.so.exports"
+    export_list.write_text("shown\nhid_*\n")
+    problems = exports.check_library(lib, export_list)
+    assert len(problems) == 1 and "hid_*" in problems[0], problems
+    assert "only hidden ones (hid_a, hid_b, hid_c, …)" in problems[0], problems
