@@ -247,3 +247,15 @@ def test_a_glob_matching_only_hidden_symbols_names_three_of_them(tmp_path: Path)
     problems = exports.check_library(lib, export_list)
     assert len(problems) == 1 and "hid_*" in problems[0], problems
     assert "only hidden ones (hid_a, hid_b, hid_c, …)" in problems[0], problems
+
+
+def test_a_namespace_variable_is_not_a_class_without_typeinfo(tmp_path: Path) -> None:
+    """Only exported member functions make a class whose typeinfo must be exported: a variable in a
+    namespace (an _Z OBJECT) and a C function (a FUNC without _Z) make no warning."""
+    from conftest import compile_c
+
+    lib = compile_c(tmp_path / "libns.so", 'namespace ns { int counter = 1; }\n'
+                    'extern "C" int plain(void) { return ns::counter; }\n', shared=True, cxx=True)
+    export_list = tmp_path / "libns.so.exports"
+    export_list.write_text("plain\n(c++) ns::counter\n")
+    assert exports.check_library_result(lib, export_list) == exports.CheckResult((), ())
