@@ -88,3 +88,35 @@ def test_open_dir_nofollow_refuses_dot_dot(tmp_path: Path, rel: str) -> None:
     with pytest.raises(SplitDebugError, match="'..' in a path we write"):
         os.close(stage.open_dir_nofollow(base, rel))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tree"]
+
+
+def test_directories_are_0755_whatever_the_umask(tmp_path: Path) -> None:
+    """Under umask 000 too, the directories we make are not world-writable (stat says 0755)."""
+    old = os.umask(0)
+    try:
+        stage.make_dir_inside(StageRoot(tmp_path / "root"), tmp_path / "root/usr/lib/debug/.build-id/ab")
+        os.close(stage.open_dir_nofollow(tmp_path / "root", "usr/src/debug/pkg"))
+    finally:
+        os.umask(old)
+    for d in ("usr", "usr/lib/debug/.build-id/ab", "usr/src/debug/pkg"):
+        assert (tmp_path / "root" / d).stat().st_mode & 0o7777 == 0o755, d
+
+
+def test_write_new_file_refuses_a_symlink_to_a_regular_file(tmp_path: Path) -> None:
+    """A symlink planted where a new file goes, even to a regular file, is never written through nor
+    taken for the file."""
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"theirs")
+    base = tmp_path / "tree"
+    base.mkdir()
+    (base / "name").symlink_to(outside)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(SplitDebugError, match="not a regular file"):
+            stage.write_new_file(fd, "name", b"ours", 0o644, base)
+        assert stage.write_new_file(fd, "fresh", b"ours", 0o600, base) is True
+        assert stage.write_new_file(fd, "fresh", b"again", 0o600, base) is False
+    finally:
+        os.close(fd)
+    assert outside.read_bytes() == b"theirs" and (base / "fresh").read_bytes() == b"ours"
+    assert (base / "fresh").stat().st_mode & 0o7777 == 0o600
