@@ -259,3 +259,21 @@ def test_a_namespace_variable_is_not_a_class_without_typeinfo(tmp_path: Path) ->
     export_list = tmp_path / "libns.so.exports"
     export_list.write_text("plain\n(c++) ns::counter\n")
     assert exports.check_library_result(lib, export_list) == exports.CheckResult((), ())
+
+
+def test_archive_symbols_take_nm_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$NM names the nm that reads archives (binutils' convention, as $OBJCOPY and $DWZ); one that cannot
+    run is the tool's error, not a silent fallback to `nm`."""
+    import subprocess
+
+    from conftest import LIBRARY
+    from splitdebug.exports.symbols import archive_symbols
+
+    obj = tmp_path / "lib.o"
+    subprocess.run(["gcc", "-c", "-x", "c", "-o", str(obj), "-"], input=LIBRARY, text=True, check=True)
+    archive = tmp_path / "libdemo.a"
+    subprocess.run(["ar", "rcD", str(archive), str(obj)], check=True)
+    assert set(archive_symbols([archive])) == {"lib_helper", "lib_entry"}
+    monkeypatch.setenv("NM", str(tmp_path / "no-such-nm"))
+    with pytest.raises(SplitDebugError, match="no-such-nm"):
+        archive_symbols([archive])
