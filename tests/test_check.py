@@ -355,8 +355,15 @@ def test_damaged_binary_is_a_finding(good: dict[str, Good], policy: str, tmp_pat
     os.truncate(fs(root, LIB), 200)
     fs(root, "/usr/lib/libjunk.so").write_bytes(b"\x7fELF" + os.urandom(300))
     fs(root, "/usr/lib/libjunk.a").write_bytes(b"!<arch>\nshort")
-    assert_fails_with(root, policy, {("SD901", LIB), ("SD901", "/usr/lib/libjunk.so"), ("SD901", "/usr/lib/libjunk.a")},
-                      allowed=frozenset({"SD404", "SD601"}))  # its debug file and links lost their binary
+    # a well-formed archive whose member is a truncated ELF object: the member is named
+    member = tmp_path / "bad.o"
+    member.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(20))
+    subprocess.run(["ar", "rcD", str(fs(root, "/usr/lib/libmember.a")), str(member)], check=True)
+    doc = assert_fails_with(root, policy, {("SD901", LIB), ("SD901", "/usr/lib/libjunk.so"),
+                                           ("SD901", "/usr/lib/libjunk.a"), ("SD901", "/usr/lib/libmember.a")},
+                            allowed=frozenset({"SD404", "SD601"}))  # its debug file and links lost their binary
+    assert any(f["reason"].startswith("member bad.o: ") for f in doc["findings"]
+               if (f["rule"], f["path"]) == ("SD901", "/usr/lib/libmember.a")), doc["findings"]
 
 
 @pytest.mark.parametrize("policy", POLICIES)
