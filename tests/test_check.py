@@ -96,12 +96,23 @@ def fs(root: Path, image: str) -> Path:
     return root / image.lstrip("/")
 
 
+# Where each distribution's own tool writes a binary's debug file (a literal table, not our layout code):
+# debhelper's dh_strip by build-id, rpm's find-debuginfo by path with the unique-name suffix (PKG's values).
+DEBUG_FILE = {
+    "debian": "/usr/lib/debug/.build-id/{head}/{rest}.debug",
+    "redhat": "/usr/lib/debug{image}-1.0-1.x86_64.debug",
+}
+
+
+def readelf_build_id(path: Path) -> str:
+    out = subprocess.run(["readelf", "-n", str(path)], check=True, capture_output=True, text=True).stdout
+    return re.search(r"Build ID: ([0-9a-f]+)", out).group(1)  # type: ignore[union-attr]
+
+
 def debug_image(root: Path, policy: str, image: str) -> str:
-    """Where the policy puts a binary's debug file (layout.place, given the binary's build-id)."""
-    info = elfread.read_elf(fs(root, image))
-    pkg = PackageInfo("demo", "1.0", "1", "x86_64")
-    debug_file: str = layout.place(load_policy(policy), image, info.build_id, pkg).debug_file
-    return debug_file
+    """Where the distribution puts a binary's debug file, given the binary's build-id as readelf reads it."""
+    build_id = readelf_build_id(fs(root, image))
+    return DEBUG_FILE[policy].format(image=image, head=build_id[:2], rest=build_id[2:])
 
 
 def fix_crc(root: Path, policy: str, image: str) -> None:
@@ -351,8 +362,15 @@ def test_damaged_binary_is_a_finding(good: dict[str, Good], policy: str, tmp_pat
     os.truncate(fs(root, LIB), 200)
     fs(root, "/usr/lib/libjunk.so").write_bytes(b"\x7fELF" + os.urandom(300))
     fs(root, "/usr/lib/libjunk.a").write_bytes(b"!<arch>\nshort")
-    assert_fails_with(root, policy, {("SD901", LIB), ("SD901", "/usr/lib/libjunk.so"), ("SD901", "/usr/lib/libjunk.a")},
-                      allowed=frozenset({"SD404", "SD601"}))  # its debug file and links lost their binary
+    # a well-formed archive whose member is a truncated ELF object: the member is named
+    member = tmp_path / "bad.o"
+    member.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(20))
+    subprocess.run(["ar", "rcD", str(fs(root, "/usr/lib/libmember.a")), str(member)], check=True)
+    doc = assert_fails_with(root, policy, {("SD901", LIB), ("SD901", "/usr/lib/libjunk.so"),
+                                           ("SD901", "/usr/lib/libjunk.a"), ("SD901", "/usr/lib/libmember.a")},
+                            allowed=frozenset({"SD404", "SD601"}))  # its debug file and links lost their binary
+    assert any(f["reason"].startswith("member bad.o: ") for f in doc["findings"]
+               if (f["rule"], f["path"]) == ("SD901", "/usr/lib/libmember.a")), doc["findings"]
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -504,6 +522,11 @@ def test_exports(good: dict[str, Good], tmp_path: Path) -> None:
     compile_c(fs(root, "/usr/lib/libother.so"), LIBRARY, shared=True, flags=("-s",))
     doc = report(check(root, "debian", "--exports", lists))
     assert ("SD702", "/usr/lib/libother.so") in found(doc, "warning")
+    # A list that does not parse: its error is the library's SD701 finding, not a crash.
+    (lists / "libdemo.so.1.0.exports").write_text("lib_entry\n[bad node!]\n")
+    doc = report(check(root, "debian", "--exports", lists))
+    reasons = [f["reason"] for f in doc["findings"] if (f["rule"], f["path"]) == ("SD701", LIB)]
+    assert len(reasons) == 1 and "bad version node name" in reasons[0], doc["findings"]
 
 
 def test_mutated_files_never_crash_the_check(good: dict[str, Good], tmp_path: Path) -> None:
@@ -556,7 +579,10 @@ def test_binary_installed_stripped_loses_its_debug_info(good: dict[str, Good], p
     """`install -s`: no debuglink, no debug file anywhere, no DWARF: an error, not the SD301 warning."""
     root = broken(good, policy, tmp_path)
     compile_c(fs(root, "/usr/bin/prestripped"), PROGRAM, flags=("-s",))
-    assert_fails_with(root, policy, {("SD305", "/usr/bin/prestripped")}, allowed=frozenset({"SD104"}))
+    doc = assert_fails_with(root, policy, {("SD305", "/usr/bin/prestripped")}, allowed=frozenset({"SD104"}))
+    # the reason says what happened and what to look at (README's rule table: installed stripped)
+    (reason,) = [f["reason"] for f in doc["findings"] if f["rule"] == "SD305"]
+    assert reason.startswith("stripped, but no .gnu_debuglink") and "installed stripped?" in reason, reason
 
 
 def note_section(build_id: str) -> bytes:
@@ -637,8 +663,13 @@ def test_gdb_auto_load_script_beside_a_debug_file(good: dict[str, Good], policy:
     dbg = debug_image(root, policy, LIB)
     fs(root, dbg + "-gdb.py").write_text("import gdb\n")
     fs(root, "/usr/lib/debug/orphan.debug-gdb.py").write_text("import gdb\n")  # beside nothing: still stray
-    doc = assert_fails_with(root, policy, {("SD601", "/usr/lib/debug/orphan.debug-gdb.py")})
+    shutil.copy2(fs(root, ARCHIVE), fs(root, "/usr/lib/debug/libdemo.a"))
+    doc = assert_fails_with(root, policy, {("SD601", "/usr/lib/debug/orphan.debug-gdb.py"),
+                                           ("SD601", "/usr/lib/debug/libdemo.a")})
     assert (("SD601", dbg + "-gdb.py")) not in found(doc)
+    reasons = {f["path"]: f["reason"] for f in doc["findings"] if f["rule"] == "SD601"}
+    assert reasons["/usr/lib/debug/orphan.debug-gdb.py"] == "not an ELF file"
+    assert reasons["/usr/lib/debug/libdemo.a"] == "a static archive"
 
 
 def test_rpm_library_without_exec_bit_and_its_link(good: dict[str, Good], tmp_path: Path) -> None:

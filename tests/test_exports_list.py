@@ -232,3 +232,48 @@ def test_baseline_format_is_recognised(tmp_path: Path) -> None:
     (tmp_path / "old.exports").write_text(GREET)
     assert exports.load_baseline(tmp_path / "symbols")[0].version == "LIBGREET_1"
     assert exports.load_baseline(tmp_path / "old.exports")[0].version is None
+
+
+def test_a_glob_matching_only_hidden_symbols_names_three_of_them(tmp_path: Path) -> None:
+    """A listed pattern that ld hid (-fvisibility=hidden): the problem names the first three hidden
+    matches, sorted, then an ellipsis; the library's .symtab (not stripped) is where they are seen."""
+    from conftest import compile_c
+
+    source = "".join(f"int hid_{c}(void) {{ return {i}; }}\n" for i, c in enumerate("dcba"))
+    source += '__attribute__((visibility("default"))) int shown(void) { return hid_a() + hid_b(); }\n'
+    lib = compile_c(tmp_path / "libhid.so", source, shared=True, flags=("-fvisibility=hidden",))
+    export_list = tmp_path / "libhid.so.exports"
+    export_list.write_text("shown\nhid_*\n")
+    problems = exports.check_library(lib, export_list)
+    assert len(problems) == 1 and "hid_*" in problems[0], problems
+    assert "only hidden ones (hid_a, hid_b, hid_c, …)" in problems[0], problems
+
+
+def test_a_namespace_variable_is_not_a_class_without_typeinfo(tmp_path: Path) -> None:
+    """Only exported member functions make a class whose typeinfo must be exported: a variable in a
+    namespace (an _Z OBJECT) and a C function (a FUNC without _Z) make no warning."""
+    from conftest import compile_c
+
+    lib = compile_c(tmp_path / "libns.so", 'namespace ns { int counter = 1; }\n'
+                    'extern "C" int plain(void) { return ns::counter; }\n', shared=True, cxx=True)
+    export_list = tmp_path / "libns.so.exports"
+    export_list.write_text("plain\n(c++) ns::counter\n")
+    assert exports.check_library_result(lib, export_list) == exports.CheckResult((), ())
+
+
+def test_archive_symbols_take_nm_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """$NM names the nm that reads archives (binutils' convention, as $OBJCOPY and $DWZ); one that cannot
+    run is the tool's error, not a silent fallback to `nm`."""
+    import subprocess
+
+    from conftest import LIBRARY
+    from splitdebug.exports.symbols import archive_symbols
+
+    obj = tmp_path / "lib.o"
+    subprocess.run(["gcc", "-c", "-x", "c", "-o", str(obj), "-"], input=LIBRARY, text=True, check=True)
+    archive = tmp_path / "libdemo.a"
+    subprocess.run(["ar", "rcD", str(archive), str(obj)], check=True)
+    assert set(archive_symbols([archive])) == {"lib_helper", "lib_entry"}
+    monkeypatch.setenv("NM", str(tmp_path / "no-such-nm"))
+    with pytest.raises(SplitDebugError, match="no-such-nm"):
+        archive_symbols([archive])

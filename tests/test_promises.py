@@ -113,7 +113,7 @@ def test_internal_error_is_exit_3_in_one_line(tmp_path: Path) -> None:
 
 
 def test_unreadable_directory_is_sd902_for_a_user(tmp_path: Path) -> None:
-    """What a CI job without root sees: a directory it cannot read is an error, not a silent skip."""
+    """What a CI job without root sees: a directory or a file it cannot read is an error, not a silent skip."""
     if shutil.which("setpriv") is None or os.geteuid() != 0:
         pytest.fail("setpriv and root are needed to run the check as another user")
     base = Path(tempfile.mkdtemp(prefix="splitdebug-sd902-"))
@@ -127,8 +127,11 @@ def test_unreadable_directory_is_sd902_for_a_user(tmp_path: Path) -> None:
         secret.mkdir()
         (secret / "file").write_text("x\n")
         secret.chmod(0o700)
+        private = root / "usr/share/demo/private.txt"  # a file it cannot read, in a directory it can
+        private.write_text("x\n")
+        private.chmod(0o600)
         for p in [base, *base.rglob("*")]:
-            if p != secret and not p.is_relative_to(secret) and not p.is_symlink():
+            if p != secret and p != private and not p.is_relative_to(secret) and not p.is_symlink():
                 p.chmod(p.stat().st_mode | 0o555 if p.is_dir() else p.stat().st_mode | 0o444)
         proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
                                "-m", "splitdebug", "check", "--policy", "debian", "--format", "json", str(root)],
@@ -136,7 +139,8 @@ def test_unreadable_directory_is_sd902_for_a_user(tmp_path: Path) -> None:
                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(base / "site_scons")})
         assert proc.returncode == 1, proc.stderr
         findings = json.loads(proc.stdout)["findings"]
-        assert [(f["rule"], f["path"], f["severity"]) for f in findings] == [("SD902", "/usr/share/secret", "error")]
+        assert sorted((f["rule"], f["path"], f["severity"]) for f in findings) == [
+            ("SD902", "/usr/share/demo/private.txt", "error"), ("SD902", "/usr/share/secret", "error")]
     finally:
         shutil.rmtree(base)
 

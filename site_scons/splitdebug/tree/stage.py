@@ -46,12 +46,15 @@ def install_hardlink(existing: Path, dest: Path) -> None:
         os.unlink(tmp)
     os.link(existing, tmp)
     os.replace(tmp, dest)
+    with _quiet():
+        os.unlink(tmp)  # rename(2) does nothing when tmp and dest are already one file: tmp stays
 
 
 def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
     """Create one symlink at link.path; refuses a target that resolves outside the root."""
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link.path), link.target))
-    if link.target.startswith("/") or resolved.startswith("/.."):
+    # relative to the root: normpath keeps a leading ".." there (of "/.." it makes "/", hiding the climb)
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link.path).lstrip("/"), link.target))
+    if link.target.startswith("/") or resolved == ".." or resolved.startswith("../"):
         raise SplitDebugError(f"{link.path}: link target {link.target!r} leaves the staging root")
     fs = stage.fs_path(policy, link.path)
     make_dir_inside(stage, fs.parent)
