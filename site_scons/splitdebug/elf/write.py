@@ -528,7 +528,7 @@ def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: 
     return {name for name in funcs if name and name not in dynamic}
 
 
-def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes:
+def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes | bytearray:
     """The ELF find-debuginfo -m embeds (before xz): the section headers of the debug file without
     debug or other non-allocated sections, and a .symtab holding the symbols named in `keep`
     (default: minidebuginfo_names of `h` itself); gdb and systemd-coredump name frames by them.
@@ -592,12 +592,16 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
                                  offset=len(body) + -len(body) % max(s.addralign, 1), **links))
     body.extend(b"\0" * (-len(body) % 8))
     sym_at = len(body)
+    sym_size = len(rows) * esz
     body.extend(b"".join(rows))
-    headers.append(struct.pack(h.sh_format, name_of(".symtab"), SHT_SYMTAB, 0, 0, sym_at, len(rows) * esz,
+    del rows  # a C++ binary keeps 150,000 symbols: its copies go as soon as they are in `body`
+    headers.append(struct.pack(h.sh_format, name_of(".symtab"), SHT_SYMTAB, 0, 0, sym_at, sym_size,
                                n_alloc + 1, locals_end, 8 if h.is64 else 4, esz))
     str_at = len(body)
+    str_size = len(new_str)
     body.extend(new_str)
-    headers.append(struct.pack(h.sh_format, name_of(".strtab"), SHT_STRTAB, 0, 0, str_at, len(new_str), 0, 0, 1, 0))
+    del new_str
+    headers.append(struct.pack(h.sh_format, name_of(".strtab"), SHT_STRTAB, 0, 0, str_at, str_size, 0, 0, 1, 0))
     shstr_name = name_of(".shstrtab")
     names_at = len(body)
     body.extend(names)
@@ -609,4 +613,4 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
     if h.phnum:
         table = _phdrs(h, _debug_segments(h, placed))
         body[h.phoff:h.phoff + len(table)] = table
-    return bytes(body)
+    return body  # not bytes(body): a second copy of a 20 MB symbol ELF at the split's peak

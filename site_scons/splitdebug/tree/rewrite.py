@@ -257,7 +257,7 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
 XZ_DICT_MAX = 8 << 20  # xz -6's dictionary: the encoder needs about 10 times it (97 MB), whatever the data
 
 
-def _xz(data: bytes) -> bytes:
+def _xz(data: bytes | bytearray) -> bytes:
     """xz at its default preset, as find-debuginfo runs it: the dictionary is the data's size up to
     -6's 8 MiB (below it the same stream, without initialising 8 MiB of match tables for a few
     kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size)."""
