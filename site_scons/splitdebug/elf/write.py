@@ -467,21 +467,33 @@ def _copy_range(src: BinaryIO, out: BinaryIO, offset: int, size: int) -> None:
         out.write(chunk)
 
 
-def _symbols(h: Headers, src: BinaryIO, table: SectionHeader) -> list[tuple[bytes, tuple[int, ...]]]:
-    """(name, raw Elf_Sym fields) of every entry of a symbol table but the first, names undecoded."""
-    fmt = h.byte_order + ("IBBHQQ" if h.is64 else "IIIBBH")
-    esz = struct.calcsize(fmt)
-    strtab = h.sections[table.link] if 0 < table.link < len(h.sections) else None
-    if strtab is None or not strtab.has_contents:
-        return []
-    src.seek(strtab.offset)
-    strings = StringTable(src.read(strtab.size))
-    src.seek(table.offset)
-    data = src.read(table.size - table.size % esz)
-    try:
-        return [(strings.get(row[0]), row) for row in struct.iter_unpack(fmt, data[esz:])]
-    except ValueError as err:
-        raise ElfError(h.path, f"damaged ELF file ({err})") from None
+class _SymbolTable:
+    """One symbol table read lazily: its rows unpacked one at a time, a name looked up only when asked
+    for. A C++ binary's .symtab holds hundreds of thousands of symbols: a list of them all, names and
+    tuples, cost 90 MB for 157,000 (and the minidebuginfo path read it twice over)."""
+
+    def __init__(self, h: Headers, src: BinaryIO, table: SectionHeader) -> None:
+        self.path = h.path
+        self.fmt = h.byte_order + ("IBBHQQ" if h.is64 else "IIIBBH")
+        esz = struct.calcsize(self.fmt)
+        strtab = h.sections[table.link] if 0 < table.link < len(h.sections) else None
+        self.data = b""
+        self.strings = StringTable(b"")
+        if strtab is not None and strtab.has_contents:
+            src.seek(strtab.offset)
+            self.strings = StringTable(src.read(strtab.size))
+            src.seek(table.offset)
+            self.data = src.read(table.size - table.size % esz)[esz:]  # every entry but the first
+
+    def rows(self) -> Iterator[tuple[int, ...]]:
+        """The raw Elf_Sym fields of each entry, in table order."""
+        return struct.iter_unpack(self.fmt, self.data)
+
+    def name(self, row: tuple[int, ...]) -> bytes:
+        try:
+            return self.strings.get(row[0])
+        except ValueError as err:
+            raise ElfError(self.path, f"damaged ELF file ({err})") from None
 
 
 STT_FUNC = 2
@@ -495,21 +507,28 @@ def _align_of(h: Headers, s: SectionHeader) -> int:
     return s.addralign
 
 
-def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: BinaryIO) -> set[bytes]:
+def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: BinaryIO,
+                        table: _SymbolTable | None = None) -> set[bytes]:
     """find-debuginfo -m's choice: the defined function symbols of `sym`'s .symtab that `dyn`'s
-    .dynsym does not name (a binary is both; the tools' path has a stripped binary and its debug file)."""
+    .dynsym does not name (a binary is both; the tools' path has a stripped binary and its debug file).
+    `table`: that .symtab, already open."""
     symtab = next((s for s in sym.sections if s.type == SHT_SYMTAB and s.has_contents), None)
     dynsym = next((s for s in dyn.sections if s.type == SHT_DYNSYM and s.has_contents), None)
     if symtab is None:
         return set()
     dyn_shndx = 3 if dyn.is64 else 5
     shndx_at, info_at = (3, 1) if sym.is64 else (5, 3)
-    dynamic = {name for name, row in _symbols(dyn, dyn_src, dynsym) if row[dyn_shndx]} if dynsym else set()
-    return {name for name, row in _symbols(sym, sym_src, symtab)
-            if name and row[shndx_at] and row[info_at] & 0xF == STT_FUNC and name not in dynamic}
+    dynamic = set()
+    if dynsym is not None:
+        dyn_table = _SymbolTable(dyn, dyn_src, dynsym)
+        dynamic = {dyn_table.name(row) for row in dyn_table.rows() if row[dyn_shndx]}
+    table = table or _SymbolTable(sym, sym_src, symtab)
+    # The type first: only a defined function's name is looked up.
+    funcs = (table.name(row) for row in table.rows() if row[shndx_at] and row[info_at] & 0xF == STT_FUNC)
+    return {name for name in funcs if name and name not in dynamic}
 
 
-def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes:
+def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes | bytearray:
     """The ELF find-debuginfo -m embeds (before xz): the section headers of the debug file without
     debug or other non-allocated sections, and a .symtab holding the symbols named in `keep`
     (default: minidebuginfo_names of `h` itself); gdb and systemd-coredump name frames by them.
@@ -520,19 +539,22 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
     if symtab is None:
         return b""
     shndx_at, info_at = (3, 1) if h.is64 else (5, 3)
-    symbols = _symbols(h, src, symtab)
+    symbols = _SymbolTable(h, src, symtab)
     # objcopy --keep-symbols keeps every symbol of a listed name, whatever its type.
     if keep is None:
-        keep = minidebuginfo_names(h, src, h, src)
-    fmt = h.byte_order + ("IBBHQQ" if h.is64 else "IIIBBH")
+        keep = minidebuginfo_names(h, src, h, src, symbols)
+    fmt = symbols.fmt
     esz = struct.calcsize(fmt)
     new_str = bytearray(b"\0")
     rows = [b"\0" * esz]
     locals_end = 1
     alloc = {s.ndx for s in secs if s.allocated}
-    for name, row in symbols:
+    for row in symbols.rows():
         shndx = row[shndx_at]
-        if name not in keep or (shndx and shndx < SHN_LORESERVE and shndx not in alloc):
+        if shndx and shndx < SHN_LORESERVE and shndx not in alloc:
+            continue
+        name = symbols.name(row)  # the FUNC names minidebuginfo_names looked up are remembered: no copy
+        if name not in keep:
             continue
         fields = list(row)
         fields[0] = len(new_str)
@@ -570,12 +592,16 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
                                  offset=len(body) + -len(body) % max(s.addralign, 1), **links))
     body.extend(b"\0" * (-len(body) % 8))
     sym_at = len(body)
+    sym_size = len(rows) * esz
     body.extend(b"".join(rows))
-    headers.append(struct.pack(h.sh_format, name_of(".symtab"), SHT_SYMTAB, 0, 0, sym_at, len(rows) * esz,
+    del rows  # a C++ binary keeps 150,000 symbols: its copies go as soon as they are in `body`
+    headers.append(struct.pack(h.sh_format, name_of(".symtab"), SHT_SYMTAB, 0, 0, sym_at, sym_size,
                                n_alloc + 1, locals_end, 8 if h.is64 else 4, esz))
     str_at = len(body)
+    str_size = len(new_str)
     body.extend(new_str)
-    headers.append(struct.pack(h.sh_format, name_of(".strtab"), SHT_STRTAB, 0, 0, str_at, len(new_str), 0, 0, 1, 0))
+    del new_str
+    headers.append(struct.pack(h.sh_format, name_of(".strtab"), SHT_STRTAB, 0, 0, str_at, str_size, 0, 0, 1, 0))
     shstr_name = name_of(".shstrtab")
     names_at = len(body)
     body.extend(names)
@@ -587,4 +613,4 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
     if h.phnum:
         table = _phdrs(h, _debug_segments(h, placed))
         body[h.phoff:h.phoff + len(table)] = table
-    return bytes(body)
+    return body  # not bytes(body): a second copy of a 20 MB symbol ELF at the split's peak

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 
 from ..elf import read as elfread
 from ..elf import write as elfsplit
+from ..elf.relink import relink_like
 from ..errors import SplitDebugError, ToolError
 from ..policy import Policy
 from .stage import TEMP_PREFIX
@@ -170,6 +171,7 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
             run(argv + [str(src), str(dbg)], src)
             if own_level:
                 recompress_debug(dbg, "zlib", tools, policy.compress_level)
+            relink_like(src, dbg)  # before the CRC is taken
             # An input's own .gnu_debuglink goes first: objcopy would only warn and keep it.
             run([tools.objcopy, *flags, "--remove-section=.gnu_debuglink", f"--add-gnu-debuglink={dbg}",
                  str(src), str(out)], src)
@@ -181,8 +183,10 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
                 run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
             elif decompress:
                 run([tools.objcopy, "--decompress-debug-sections", str(dbg)], dbg)
+            relink_like(src, dbg)
             # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
             set_debuglink_crc(out, elfread.crc32_file(dbg))
+        relink_like(src, out)
         if policy.keep_symbols == "minidebuginfo":
             add_minidebuginfo(out, dbg, tmp, tools)
         crc = elfread.crc32_file(dbg)
@@ -253,7 +257,7 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
 XZ_DICT_MAX = 8 << 20  # xz -6's dictionary: the encoder needs about 10 times it (97 MB), whatever the data
 
 
-def _xz(data: bytes) -> bytes:
+def _xz(data: bytes | bytearray) -> bytes:
     """xz at its default preset, as find-debuginfo runs it: the dictionary is the data's size up to
     -6's 8 MiB (below it the same stream, without initialising 8 MiB of match tables for a few
     kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size)."""

@@ -1,0 +1,63 @@
+"""Section links put back by name in a file the tools wrote.
+
+objcopy --only-keep-debug lays some inputs' section headers out in another order (Go's PIE, whose
+.shstrtab sits among the loaded sections; a patchelf'd file, whose .dynsym comes after the debug
+sections) but keeps the input's sh_link and sh_info numbers, which then name other sections: .dynsym
+linking .interp, .rela.dyn a note. The fix needs no layout: each section links, in the output, the
+section of the name its input namesake links.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import Counter
+
+from .read import SHF_INFO_LINK, SHT_REL, SHT_RELA, Headers, read_headers
+
+
+def _unique(h: Headers) -> dict[str, int]:
+    """{name: index} of the sections whose name no other section has."""
+    counts = Counter(s.name for s in h.sections[1:])
+    return {s.name: s.ndx for s in h.sections[1:] if counts[s.name] == 1}
+
+
+def relinked(src: Headers, out: Headers) -> dict[int, tuple[int, int]]:
+    """{index in `out`: (sh_link, sh_info)} for each section of `out` whose links name other sections
+    than its namesake's in `src`. A target `out` lacks (a removed .symtab) or a name used twice is
+    left as the tools wrote it."""
+    src_index, out_index = _unique(src), _unique(out)
+    changes = {}
+    for name, ndx in out_index.items():
+        if name not in src_index:
+            continue
+        was, now = src.sections[src_index[name]], out.sections[ndx]
+        link, info = now.link, now.info
+
+        def target(i: int) -> int | None:
+            return out_index.get(src.sections[i].name) if 0 < i < len(src.sections) else None
+        if was.link and (t := target(was.link)) is not None:
+            link = t
+        if was.info and (was.flags & SHF_INFO_LINK or was.type in (SHT_REL, SHT_RELA)) and \
+                (t := target(was.info)) is not None:
+            info = t
+        if (link, info) != (now.link, now.info):
+            changes[ndx] = (link, info)
+    return changes
+
+
+def relink_like(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
+    """Rewrite, in place, the section links of `out` (a file of ours, written by the tools from `src`)
+    that name other sections than `src`'s do; the number of sections changed."""
+    src_h, out_h = read_headers(src), read_headers(out)
+    changes = relinked(src_h, out_h)
+    if not changes:
+        return 0
+    bo = out_h.byte_order
+    shoff = struct.unpack_from(bo + ("Q" if out_h.is64 else "I"), out_h.ehdr, 0x28 if out_h.is64 else 0x20)[0]
+    entsize, link_at = (64, 40) if out_h.is64 else (40, 24)
+    with open(out, "r+b") as f:
+        for ndx, (link, info) in sorted(changes.items()):
+            f.seek(shoff + ndx * entsize + link_at)
+            f.write(struct.pack(bo + "II", link, info))
+    return len(changes)
