@@ -52,6 +52,7 @@ NOTE_FIELDS = PACKAGE_FIELDS | frozenset(OS_RELEASE_FIELDS)
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
 TOOLS = ("binutils", "elfutils")
 COMPRESSIONS = ("none", "zlib", "zstd")
+ZLIB_ENCODERS = ("isal", "zlib")  # ISA-L when installed (else zlib), or always Python's zlib
 DUPLICATES = ("reuse", "suffix")
 SYMLINKED = ("ignore", "debug_link")
 MISSING_BUILD_ID = ("error", "warn")
@@ -65,7 +66,7 @@ TOP_KEYS = {
     "name": True, "description": False, "debug_root": True, "debug_file": True,
     "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
     "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
-    "compress_debug_sections": False, "compress_level": False, "debug_file_mode": False,
+    "compress_debug_sections": False, "compress_level": False, "zlib_encoder": False, "debug_file_mode": False,
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
@@ -126,6 +127,9 @@ class Policy:
     build_id_bytes: tuple[int, ...]
     require_export_list: bool
     cflags: tuple[str, ...] = field(default=())
+    # Who writes zlib sections: ISA-L (elf.write.ISAL_LEVELS maps compress_level onto its levels,
+    # zlib when it is not installed) or Python's zlib (at level 6, objcopy's bytes).
+    zlib_encoder: str = "isal"
     # Where DWARF source paths point (-ffile-prefix-map / debugedit); absolute: sources shipped there.
     source_dir: str | None = None
     dwz: str = "none"
@@ -352,6 +356,7 @@ class _Reader:
             require_export_list=opt("require_export_list", False,
                                     lambda n: self.scalar(n, "require_export_list", bool)),
             cflags=opt("cflags", (), lambda n: self.str_list(n, "cflags") or ()),
+            zlib_encoder=opt("zlib_encoder", "isal", lambda n: self.choice(n, "zlib_encoder", ZLIB_ENCODERS)),
             source_dir=opt("source_dir", None, self.source_dir),
             dwz=dwz,
             dwz_multifile=multifile,
@@ -501,6 +506,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "keep_symbols": policy.keep_symbols, "tool": policy.tool,
         "strip": {k: flags(policy.strip.for_kind(k)) for k in KINDS},
         "compress_debug_sections": policy.compress_debug_sections, "compress_level": policy.compress_level,
+        "zlib_encoder": policy.zlib_encoder,
         "debug_file_mode": _Mode(policy.debug_file_mode), "missing_build_id": policy.missing_build_id,
         "build_id_bytes": list(policy.build_id_bytes), "require_export_list": policy.require_export_list,
         "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,

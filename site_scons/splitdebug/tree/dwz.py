@@ -118,7 +118,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
         # Largest first (the multifile is one of them): no big file left to compress alone at the end.
         to_compress.sort(key=lambda path: -path.stat().st_size)
         _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
-                                                             policy.compress_level), to_compress)
+                                                             policy.compress_level, policy.zlib_encoder), to_compress)
     for primary, aliases in groups.items():
         for alias in aliases:
             if not os.path.samefile(primary, alias):

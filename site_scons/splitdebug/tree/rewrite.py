@@ -156,9 +156,10 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
         dbg = tmp / debuglink  # named as the debuglink: objcopy and eu-strip take the name from it
         out = tmp / "stripped"
         compression = policy.compress_debug_sections if compress else "none"
-        # objcopy compresses at zlib's level 6 only: another policy level is applied in-process
-        # (unless the tools are forced), so that it holds for the files elfsplit declines too.
-        own_level = compression == "zlib" and policy.compress_level != 6 and tools.engine == "builtin"
+        # objcopy compresses with zlib at level 6 only: another policy level or encoder is applied
+        # in-process (unless the tools are forced), so that it holds for the files elfsplit declines too.
+        own_level = (compression == "zlib" and tools.engine == "builtin"
+                     and (policy.compress_level != 6 or policy.zlib_encoder != "zlib"))
         # dwz, when it follows (compress=False), reads no compressed section: -gz or ld's zstd input
         decompress = not compress and bool(_debug_compression(src))
         if policy.tool == "binutils":
@@ -169,14 +170,14 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
                 argv.append("--decompress-debug-sections")
             run(argv + [str(src), str(dbg)], src)
             if own_level:
-                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+                recompress_debug(dbg, "zlib", tools, policy.compress_level, policy.zlib_encoder)
             # An input's own .gnu_debuglink goes first: objcopy would only warn and keep it.
             run([tools.objcopy, *flags, "--remove-section=.gnu_debuglink", f"--add-gnu-debuglink={dbg}",
                  str(src), str(out)], src)
         else:
             run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
             if own_level:
-                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+                recompress_debug(dbg, "zlib", tools, policy.compress_level, policy.zlib_encoder)
             elif compression != "none":
                 run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
             elif decompress:
@@ -222,7 +223,7 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
         dbg = _temp_name(debug_out.parent if write_debug else stripped_out.parent)
         try:
             with open(dbg, "w+b") as d:
-                crc = elfsplit.write_debug(headers, f, d,
+                crc = elfsplit.write_debug(headers, f, d, encoder=policy.zlib_encoder,
                                            compress_level=policy.compress_level if compression == "zlib" else None)
             debug_bytes = dbg.stat().st_size
             if write_debug:
@@ -351,7 +352,7 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
 
 
-def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6) -> None:
+def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6, encoder: str = "zlib") -> None:
     """Set a debug file's section compression (`none` decompresses), atomically, keeping its mode.
 
     The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
@@ -370,7 +371,7 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6)
         tmp_file = _temp_name(path.parent)
         try:
             with open(path, "rb") as f, open(tmp_file, "w+b") as new:
-                elfsplit.write_debug(headers, f, new, compress_level=level)
+                elfsplit.write_debug(headers, f, new, compress_level=level, encoder=encoder)
             commit(tmp_file, path, mode)
         finally:
             tmp_file.unlink(missing_ok=True)
