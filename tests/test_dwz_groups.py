@@ -45,6 +45,17 @@ def test_a_file_over_the_limit_is_alone_and_no_limit_is_one_group() -> None:
     assert dwz_groups([], 2**20) == [] and dwz_groups([], None) == []
 
 
+def test_dwz_groups_asks_for_groups_run_at_once_when_each_holds_16_mib() -> None:
+    """The policy's dwz_groups: that many even groups (for as many cores) once each holds
+    DWZ_GROUP_MIN_MIB of DWARF; fewer below it; the size limit still cuts more where it must."""
+    assert names(dwz_groups(sizes(*[4] * 10), None, 2)) == [["f0", "f1", "f2", "f3", "f4"],
+                                                             ["f5", "f6", "f7", "f8", "f9"]]
+    assert names(dwz_groups(sizes(*[3] * 10), None, 2)) == [[f"f{i}" for i in range(10)]]  # 30 MiB: one
+    assert len(dwz_groups(sizes(*[4] * 10), None, 4)) == 2  # 40 MiB: two groups of 16 at most
+    assert len(dwz_groups(sizes(*[4] * 10), 8 * 2**20, 2)) == 5  # the limit wants more
+    assert dwz_groups(sizes(*[4] * 10), None, 1) == dwz_groups(sizes(*[4] * 10), None)
+
+
 def build_tree(src: Path, root: Path, pair_types: bool = True) -> list[Path]:
     """Programs sharing one header of STRUCTS types (what dwz moves to a multifile); with `pair_types`,
     each pair of programs also shares a header of its own (so each group's multifile differs)."""

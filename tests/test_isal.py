@@ -83,7 +83,7 @@ def test_isal_writes_other_bytes_of_the_same_dwarf(trees: dict[str, Path]) -> No
     assert elfwrite.isal_available()
     isal, plain = debug_files(trees["isal"]), debug_files(trees["zlib"])
     assert [p.name for p in isal] == [p.name for p in plain] and len(isal) == 2
-    for ours, theirs in zip(isal, plain):
+    for ours, theirs in zip(isal, plain, strict=True):
         assert ours.read_bytes() != theirs.read_bytes()
         # The same DWARF; a tiny section one encoder cannot shrink stays uncompressed (binutils' rule).
         assert {k: v for k, (v, _) in sections(ours).items()} == {k: v for k, (v, _) in sections(theirs).items()}
@@ -114,7 +114,7 @@ def test_objcopy_and_debugedit_read_the_isal_tree(trees: dict[str, Path], tmp_pa
     debugedit 5.0 reads no compressed section at all (objcopy's zlib neither: "DWARF version 0
     unhandled") nor dwz's alt forms; it runs on binaries before the split, and lists the same on
     ISA-L's and zlib's files. So the trees here are without dwz."""
-    for ours, theirs in zip(debug_files(trees["isal-nodwz"]), debug_files(trees["zlib-nodwz"])):
+    for ours, theirs in zip(debug_files(trees["isal-nodwz"]), debug_files(trees["zlib-nodwz"]), strict=True):
         plain = tmp_path / ours.name
         subprocess.run(["objcopy", "--decompress-debug-sections", str(ours), str(plain)], check=True)
         assert sections(theirs)[".debug_info"][1] and ours.read_bytes() != theirs.read_bytes()

@@ -70,11 +70,13 @@ TOP_KEYS = {
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-    "dwz_multifile_mib": False, "package_format": False, "arch_names": False, "package_note": False,
+    "dwz_multifile_mib": False, "dwz_groups": False, "package_format": False, "arch_names": False,
+    "package_note": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 DWZ_MULTIFILE_MIB = 128  # dwz's multifile pass needs about as much memory: < 200 MB with its own overhead
+DWZ_GROUP_MIN_MIB = 16  # dwz_groups: a group holds at least this much DWARF (less shares too little)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ class Policy:
     # The most DWARF (MiB of .debug_info + .debug_types + .debug_str) one dwz multifile run is
     # given; more files get more multifiles. None: one multifile however big (dh_dwz, find-debuginfo).
     dwz_multifile_mib: int | None = DWZ_MULTIFILE_MIB
+    # The tree's files go to dwz in this many groups, run at once (-j): each its own multifile, when
+    # each group still holds DWZ_GROUP_MIN_MIB of DWARF. 1: one multifile, as dh_dwz and find-debuginfo.
+    dwz_groups: int = 1
     # More dwz options (find-debuginfo's --dwz-low-mem-die-limit N: -l N); set by the rpm front end.
     dwz_args: tuple[str, ...] = ()
     package_format: str = "none"
@@ -362,6 +367,7 @@ class _Reader:
             dwz_multifile=multifile,
             dwz_altlink=opt("dwz_altlink", "absolute", lambda n: self.choice(n, "dwz_altlink", DWZ_ALTLINKS)),
             dwz_multifile_mib=group_mib,
+            dwz_groups=opt("dwz_groups", 1, lambda n: self.count(n, "dwz_groups")),
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
@@ -383,6 +389,12 @@ class _Reader:
         if "type" not in dict(out) or "name" not in dict(out):
             raise self.fail(node, "package_note", "the note needs at least 'type' and 'name'")
         return tuple(out)
+
+    def count(self, node: yaml.Node, key: str) -> int:
+        value = int(self.scalar(node, key, int))
+        if not 1 <= value <= 64:
+            raise self.fail(node, key, "a number of groups is 1 to 64")
+        return value
 
     def mib_or_null(self, node: yaml.Node, key: str) -> int | None:
         """A positive number of MiB, or null for no limit."""
@@ -511,7 +523,8 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "build_id_bytes": list(policy.build_id_bytes), "require_export_list": policy.require_export_list,
         "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,
         "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,
-        "dwz_multifile_mib": policy.dwz_multifile_mib, "package_format": policy.package_format,
+        "dwz_multifile_mib": policy.dwz_multifile_mib, "dwz_groups": policy.dwz_groups,
+        "package_format": policy.package_format,
         "arch_names": dict(policy.arch_names),
         "package_note": dict(policy.package_note) or None,
     }
