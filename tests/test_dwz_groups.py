@@ -232,3 +232,25 @@ def test_groups_sharing_the_same_dwarf_get_one_multifile_under_several_names(tmp
     assert debug_bytes == sum(files.values())
     gdb_reads_lines_and_types(progs, root / "usr/lib/debug")
     assert run_cli("check", "--policy", policy, "--package", NAME, root).returncode == 0
+
+
+@pytest.mark.parametrize("limit", [2000, 800000])
+def test_dwz_max_dies_leaves_a_bigger_file_as_it_is(tmp_path: Path, limit: int) -> None:
+    """dwz -L (the policy's dwz_max_dies, which bounds dwz's memory): over the limit (each program has
+    about 3600 structs' DIEs) dwz leaves every file as split, compressed, with no altlink and no
+    warning, and gdb reads them; under it dwz shares their types in the multifile."""
+    policy = tmp_path / "debian-dies.yaml"
+    text = (REPO / "configs/debian.yaml").read_text()
+    assert "\ndwz_max_dies: 800000\n" in text
+    policy.write_text(text.replace("\ndwz_max_dies: 800000\n", f"\ndwz_max_dies: {limit}\n"))
+    root = tmp_path / "root"
+    progs = build_tree(tmp_path / "src", root)
+    proc = run_cli("split", "--policy", policy, "--package", NAME, "-j", "2", root)
+    assert proc.returncode == 0 and "warning" not in proc.stderr and "dwz" not in proc.stderr, proc.stderr
+    debug = [p for p in (root / "usr/lib/debug/.build-id").rglob("*.debug") if not p.is_symlink()]
+    assert len(debug) == PROGRAMS
+    assert all((altlink(p) is None) == (limit == 2000) for p in debug)
+    if limit == 2000:  # the whole DWARF still there, compressed after dwz declined (under the limit: 95 bytes left)
+        assert all(s.flags & 0x800 for p in debug for s in elfread.read_headers(p).sections if s.name == ".debug_info")
+    assert (root / "usr/lib/debug/.dwz").exists() == (limit == 800000)
+    gdb_reads_lines_and_types(progs, root / "usr/lib/debug")

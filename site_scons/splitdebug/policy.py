@@ -70,7 +70,8 @@ TOP_KEYS = {
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-    "dwz_multifile_mib": False, "dwz_groups": False, "package_format": False, "arch_names": False,
+    "dwz_multifile_mib": False, "dwz_groups": False, "dwz_max_dies": False, "package_format": False,
+    "arch_names": False,
     "package_note": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
@@ -143,6 +144,9 @@ class Policy:
     # The tree's files go to dwz in this many groups, run at once (-j): each its own multifile, when
     # each group still holds DWZ_GROUP_MIN_MIB of DWARF. 1: one multifile, as dh_dwz and find-debuginfo.
     dwz_groups: int = 1
+    # dwz -L: a debug file with more DIEs is left as it is (dwz holds about DWZ_BYTES_PER_DIE of memory
+    # per DIE of a file: 881 MB for a 157 MB C++ debug file). None: dwz's own limit (50 million).
+    dwz_max_dies: int | None = None
     # More dwz options (find-debuginfo's --dwz-low-mem-die-limit N: -l N); set by the rpm front end.
     dwz_args: tuple[str, ...] = ()
     package_format: str = "none"
@@ -368,6 +372,7 @@ class _Reader:
             dwz_altlink=opt("dwz_altlink", "absolute", lambda n: self.choice(n, "dwz_altlink", DWZ_ALTLINKS)),
             dwz_multifile_mib=group_mib,
             dwz_groups=opt("dwz_groups", 1, lambda n: self.count(n, "dwz_groups")),
+            dwz_max_dies=opt("dwz_max_dies", None, self.dies_or_null),
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
@@ -394,6 +399,14 @@ class _Reader:
         value = int(self.scalar(node, key, int))
         if not 1 <= value <= 64:
             raise self.fail(node, key, "a number of groups is 1 to 64")
+        return value
+
+    def dies_or_null(self, node: yaml.Node) -> int | None:
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return None
+        value = int(self.scalar(node, "dwz_max_dies", int))
+        if value < 1000:
+            raise self.fail(node, "dwz_max_dies", "a number of DIEs, at least 1000 (null: dwz's own limit)")
         return value
 
     def mib_or_null(self, node: yaml.Node, key: str) -> int | None:
@@ -524,6 +537,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,
         "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,
         "dwz_multifile_mib": policy.dwz_multifile_mib, "dwz_groups": policy.dwz_groups,
+        "dwz_max_dies": policy.dwz_max_dies,
         "package_format": policy.package_format,
         "arch_names": dict(policy.arch_names),
         "package_note": dict(policy.package_note) or None,

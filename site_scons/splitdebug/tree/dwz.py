@@ -330,14 +330,20 @@ def _dwz(tool: str, policy: Policy, files: list[Path], multifile: tuple[str, Pat
     if multifile is not None:
         image, fs = multifile
         argv += ["-m", str(fs)] + (["-r"] if policy.dwz_altlink == "relative" else ["-M", image])
+    if policy.dwz_max_dies is not None:  # before dwz_args: the rpm front end's own -L comes last and wins
+        argv += ["-L", str(policy.dwz_max_dies)]
     argv += [*policy.dwz_args, "--", *map(str, files)]
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
     except OSError as err:
         raise ToolError(str(files[0]), argv, f"cannot run: {err.strerror}") from None
     # "DWARF compression not beneficial" is dwz declining a small file: not a problem.
-    notes = [line for line in proc.stderr.splitlines() if line.strip() and "not beneficial" not in line]
-    if proc.returncode != 0:
+    # Nor is "Too many DIEs, not optimizing": the policy's dwz_max_dies keeping dwz's memory bounded
+    # (and when that leaves fewer than two files, "Too few files for multifile optimization").
+    declined = [line for line in proc.stderr.splitlines() if "Too many DIEs" in line or "Too few files" in line]
+    notes = [line for line in proc.stderr.splitlines()
+             if line.strip() and "not beneficial" not in line and line not in declined]
+    if proc.returncode != 0 and (notes or not declined):
         # dwz replaces only the files it finished; the others stay valid, uncompressed by it.
         return f"dwz exited {proc.returncode}: {notes[-1] if notes else 'no message'}"
     return None
