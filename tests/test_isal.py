@@ -5,6 +5,7 @@ be imported Python's zlib writes them (the same bytes as zlib_encoder: zlib)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import zlib
 from pathlib import Path
@@ -166,3 +167,18 @@ def test_a_policy_s_encoder_is_checked(tmp_path: Path) -> None:
     policy = policy_file(tmp_path, "debian", "lzo")
     proc = run_cli("policy", "validate", policy)
     assert proc.returncode != 0 and "zlib_encoder" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_tree_pass_decompresses_in_process(trees: dict[str, Path], tmp_path: Path) -> None:
+    """recompress_debug(…, "none") (what dwz is given, e.g. the SCons stage's compressed files) inflates
+    ISA-L's sections itself: the sections objcopy --decompress-debug-sections gives, eu-elflint clean."""
+    from splitdebug.tree import rewrite
+
+    for ours in debug_files(trees["isal-nodwz"]):
+        mine, theirs = tmp_path / f"{ours.stem}.mine", tmp_path / f"{ours.stem}.objcopy"
+        shutil.copy(ours, mine)
+        rewrite.recompress_debug(mine, "none", rewrite.Tools("false", "false", "false", "builtin"))  # no tool runs
+        subprocess.run(["objcopy", "--decompress-debug-sections", str(ours), str(theirs)], check=True)
+        assert sections(mine) == sections(theirs) and not any(c for _, c in sections(mine).values())
+        lint = subprocess.run(["eu-elflint", "--gnu-ld", "-d", str(mine)], capture_output=True, text=True)
+        assert "No errors" in lint.stdout, lint.stdout

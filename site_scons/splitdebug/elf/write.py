@@ -97,6 +97,17 @@ def debug_compression(h: Headers, src: BinaryIO) -> set[int]:
     return out
 
 
+def _read_chdr(h: Headers, src: BinaryIO, s: SectionHeader) -> tuple[int, int, int]:
+    """(ch_type, ch_size, ch_addralign) of a compressed section."""
+    fmt = h.byte_order + ("IIQQ" if h.is64 else "III")
+    src.seek(s.offset)
+    raw = src.read(struct.calcsize(fmt))
+    if len(raw) < struct.calcsize(fmt) or s.size < len(raw):
+        raise ElfError(h.path, f"section {s.name}: compressed, but shorter than its header")
+    row = struct.unpack(fmt, raw)
+    return (row[0], row[2], row[3]) if h.is64 else (row[0], row[1], row[2])
+
+
 @dataclass(frozen=True)
 class SplitPlan:
     headers: Headers
@@ -321,13 +332,35 @@ def _write_compressed(w: _Writer, h: Headers, src: BinaryIO, s: SectionHeader, l
     return False
 
 
+def _inflate_into(w: _Writer, h: Headers, src: BinaryIO, s: SectionHeader, size: int) -> None:
+    """Write the zlib stream of compressed section `s` (after its header) decompressed: exactly
+    `size` bytes (its ch_size), a chunk at a time, or an ElfError."""
+    chdr = 24 if h.is64 else 12
+    z = zlib.decompressobj()
+    done = 0
+    try:
+        for chunk in _chunks(src, s.offset + chdr, s.size - chdr):
+            while chunk:
+                data = z.decompress(chunk, CHUNK)
+                done += len(data)
+                if done > size:
+                    break
+                w.write(data)
+                chunk = z.unconsumed_tail
+    except zlib.error as err:
+        raise ElfError(h.path, f"section {s.name}: bad zlib stream ({err})") from None
+    if done != size or not z.eof:
+        raise ElfError(h.path, f"section {s.name}: decompresses to {done} bytes, its header says {size}")
+
+
 def write_debug(h: Headers, src: BinaryIO, out: BinaryIO, *, compress_level: int | None = None,
-                encoder: str = "zlib") -> int:
+                encoder: str = "zlib", decompress: bool = False) -> int:
     """The debug file of `h` (a binary, or a debug file to compress again) into `out`; returns its CRC32.
 
     Every section header stays, at its index. Allocated sections but notes become NOBITS; the
     others keep their bytes, `.debug_*` ones zlib-compressed at `compress_level` when given (by
-    `encoder`, see `deflater`; "zlib" at level 6 writes objcopy's bytes).
+    `encoder`, see `deflater`; "zlib" at level 6 writes objcopy's bytes), or with `decompress` their
+    zlib-compressed ones decompressed (what dwz reads; the caller leaves other ch_types to objcopy).
     """
     # The ELF and program headers go first but are known only at the end (e_shoff, where the notes
     # land): written last, their CRC combined with the rest's.
@@ -340,6 +373,14 @@ def write_debug(h: Headers, src: BinaryIO, out: BinaryIO, *, compress_level: int
     for s in h.sections[1:]:
         if s.type == SHT_NOBITS or (s.allocated and s.type != SHT_NOTE):
             headers.append(_shdr(h, s, type=SHT_NOBITS, offset=w.pos + -w.pos % max(s.addralign, 1)))
+            continue
+        if decompress and is_debug_section(s) and s.flags & SHF_COMPRESSED:
+            ch_type, size, addralign = _read_chdr(h, src, s)
+            if ch_type != ELFCOMPRESS_ZLIB:
+                raise ElfError(h.path, f"section {s.name}: compression type {ch_type} is not zlib")
+            at = w.align(_align_of(h, s._replace(addralign=addralign)))
+            _inflate_into(w, h, src, s, size)
+            headers.append(_shdr(h, s, offset=at, size=size, flags=s.flags & ~SHF_COMPRESSED, addralign=addralign))
             continue
         if compress_level is not None and is_debug_section(s) and s.type == SHT_PROGBITS and s.size \
                 and not s.flags & SHF_COMPRESSED:

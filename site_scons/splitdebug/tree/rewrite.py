@@ -358,11 +358,15 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6,
     The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
     """
     mode = stat_mode(path)
-    headers = elfread.read_headers(path) if compression == "zlib" and tools.engine == "builtin" else None
-    # In-process when the program headers follow the ELF header, as every writer here puts them.
-    if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)):
+    headers = elfread.read_headers(path) if compression in ("zlib", "none") and tools.engine == "builtin" else None
+    otherwise: set[int] = set()
+    if headers is not None:
         with open(path, "rb") as f:
             otherwise = elfsplit.debug_compression(headers, f) - {elfsplit.ELFCOMPRESS_ZLIB}
+    # In-process when the program headers follow the ELF header, as every writer here puts them;
+    # decompressing zstd is objcopy's (below).
+    if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)) \
+            and not (otherwise and compression == "none"):
         if otherwise:  # zstd (from the linker) stayed zstd: objcopy decodes it, then zlib at our level
             with scratch_dir(path.parent) as tmp:
                 run([tools.objcopy, "--decompress-debug-sections", str(path), str(tmp / path.name)], path)
@@ -371,7 +375,8 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6,
         tmp_file = _temp_name(path.parent)
         try:
             with open(path, "rb") as f, open(tmp_file, "w+b") as new:
-                elfsplit.write_debug(headers, f, new, compress_level=level, encoder=encoder)
+                elfsplit.write_debug(headers, f, new, encoder=encoder, decompress=compression == "none",
+                                     compress_level=level if compression == "zlib" else None)
             commit(tmp_file, path, mode)
         finally:
             tmp_file.unlink(missing_ok=True)
