@@ -27,6 +27,7 @@ class Sample:
     tree_maxrss_kb: int
     main_hwm_kb: int
     log: str
+    cpu: float = 0.0  # user + system seconds of the command and every descendant it waited for
 
 
 def _hwm(pid: int) -> int | None:
@@ -65,7 +66,7 @@ def timed(argv: list[str], *, log: Path, env: dict[str, str] | None = None, cwd:
         stop.set()
         watcher.join()
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    return Sample(wall, proc.returncode, usage.ru_maxrss, best[0], str(log))
+    return Sample(wall, proc.returncode, usage.ru_maxrss, best[0], str(log), usage.ru_utime + usage.ru_stime)
 
 
 def tail(path: str | Path, lines: int = 8) -> str:

@@ -45,6 +45,17 @@ def test_a_file_over_the_limit_is_alone_and_no_limit_is_one_group() -> None:
     assert dwz_groups([], 2**20) == [] and dwz_groups([], None) == []
 
 
+def test_dwz_groups_asks_for_groups_run_at_once_when_each_holds_16_mib() -> None:
+    """The policy's dwz_groups: that many even groups (for as many cores) once each holds
+    DWZ_GROUP_MIN_MIB of DWARF; fewer below it; the size limit still cuts more where it must."""
+    assert names(dwz_groups(sizes(*[4] * 10), None, 2)) == [["f0", "f1", "f2", "f3", "f4"],
+                                                             ["f5", "f6", "f7", "f8", "f9"]]
+    assert names(dwz_groups(sizes(*[3] * 10), None, 2)) == [[f"f{i}" for i in range(10)]]  # 30 MiB: one
+    assert len(dwz_groups(sizes(*[4] * 10), None, 4)) == 2  # 40 MiB: two groups of 16 at most
+    assert len(dwz_groups(sizes(*[4] * 10), 8 * 2**20, 2)) == 5  # the limit wants more
+    assert dwz_groups(sizes(*[4] * 10), None, 1) == dwz_groups(sizes(*[4] * 10), None)
+
+
 def build_tree(src: Path, root: Path, pair_types: bool = True) -> list[Path]:
     """Programs sharing one header of STRUCTS types (what dwz moves to a multifile); with `pair_types`,
     each pair of programs also shares a header of its own (so each group's multifile differs)."""
@@ -221,3 +232,25 @@ def test_groups_sharing_the_same_dwarf_get_one_multifile_under_several_names(tmp
     assert debug_bytes == sum(files.values())
     gdb_reads_lines_and_types(progs, root / "usr/lib/debug")
     assert run_cli("check", "--policy", policy, "--package", NAME, root).returncode == 0
+
+
+@pytest.mark.parametrize("limit", [2000, 800000])
+def test_dwz_max_dies_leaves_a_bigger_file_as_it_is(tmp_path: Path, limit: int) -> None:
+    """dwz -L (the policy's dwz_max_dies, which bounds dwz's memory): over the limit (each program has
+    about 3600 structs' DIEs) dwz leaves every file as split, compressed, with no altlink and no
+    warning, and gdb reads them; under it dwz shares their types in the multifile."""
+    policy = tmp_path / "debian-dies.yaml"
+    text = (REPO / "configs/debian.yaml").read_text()
+    assert "\ndwz_max_dies: 800000\n" in text
+    policy.write_text(text.replace("\ndwz_max_dies: 800000\n", f"\ndwz_max_dies: {limit}\n"))
+    root = tmp_path / "root"
+    progs = build_tree(tmp_path / "src", root)
+    proc = run_cli("split", "--policy", policy, "--package", NAME, "-j", "2", root)
+    assert proc.returncode == 0 and "warning" not in proc.stderr and "dwz" not in proc.stderr, proc.stderr
+    debug = [p for p in (root / "usr/lib/debug/.build-id").rglob("*.debug") if not p.is_symlink()]
+    assert len(debug) == PROGRAMS
+    assert all((altlink(p) is None) == (limit == 2000) for p in debug)
+    if limit == 2000:  # the whole DWARF still there, compressed after dwz declined (under the limit: 95 bytes left)
+        assert all(s.flags & 0x800 for p in debug for s in elfread.read_headers(p).sections if s.name == ".debug_info")
+    assert (root / "usr/lib/debug/.dwz").exists() == (limit == 800000)
+    gdb_reads_lines_and_types(progs, root / "usr/lib/debug")

@@ -100,14 +100,21 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def policy_args(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, ...]]:
-    """--policy arguments of each policy; debian-strip-debug keeps .symtab in the shipped binary."""
-    variant = tmp_path_factory.mktemp("policy") / "debian-strip-debug.yaml"
-    text = (REPO / "configs/debian.yaml").read_text()
+    """--policy arguments of each policy; debian-strip-debug keeps .symtab in the shipped binary.
+    Python's zlib writes the compressed sections, as objcopy does (the matrix compares with the tools'
+    bytes): ISA-L's streams, the shipped policies' default, are tests/test_isal.py's."""
+    here = tmp_path_factory.mktemp("policy")
+    out = {"yocto": ("--policy", "yocto", *PKG)}
+    for name in ("debian", "redhat"):
+        text = (REPO / f"configs/{name}.yaml").read_text().replace(
+            "\ncompress_debug_sections: zlib\n", "\ncompress_debug_sections: zlib\nzlib_encoder: zlib\n")
+        (here / f"{name}.yaml").write_text(text)
+        out[name] = ("--policy", str(here / f"{name}.yaml"), *PKG)
+    text = (here / "debian.yaml").read_text()
     text, n = re.subn(r"^(  (?:executable|shared_library):) \[.*\]$", r"\1 [--strip-debug]", text, flags=re.M)
     assert n == 2
-    variant.write_text(text.replace("name: debian", "name: debian-strip-debug"))
-    out = {name: ("--policy", name, *PKG) for name in ("debian", "redhat", "yocto")}
-    out["debian-strip-debug"] = ("--policy", str(variant), *PKG)
+    (here / "debian-strip-debug.yaml").write_text(text.replace("name: debian", "name: debian-strip-debug"))
+    out["debian-strip-debug"] = ("--policy", str(here / "debian-strip-debug.yaml"), *PKG)
     return out
 
 
@@ -551,8 +558,8 @@ def zlib_levels(debug: Path) -> set[int]:
 
 @pytest.mark.parametrize("tool", ["binutils", "elfutils"])
 def test_a_declined_file_gets_the_policy_s_compress_level(built: dict[str, Path], tmp_path: Path, tool: str) -> None:
-    """objcopy compresses at level 6 only: where elfsplit declines, the policy's level is still applied
-    (in-process, after the tools' split); only SPLITDEBUG_ENGINE=tools gets objcopy's own."""
+    """objcopy compresses at level 6 only: where elfsplit declines, the policy's level and encoder are
+    still applied (in-process, after the tools' split); only SPLITDEBUG_ENGINE=tools gets objcopy's own."""
     attrs = tmp_path / "attrs.bin"
     attrs.write_bytes(b"\x04\0\0\0" * 64)
     odd = tmp_path / "odd"
@@ -563,18 +570,21 @@ def test_a_declined_file_gets_the_policy_s_compress_level(built: dict[str, Path]
         text = text.replace("\ntool: elfutils\n", "\ntool: binutils\n").replace(
             "[--remove-comment]", "[--strip-all]").replace("keep_symbols: minidebuginfo", "keep_symbols: none")
     levels = {}
-    for level, engine in ((1, "builtin"), (9, "builtin"), (1, "tools")):
+    for level, engine in ((1, "builtin"), (9, "builtin"), (1, "tools"), (1, "isal")):
         policy = tmp_path / f"{tool}-{level}-{engine}.yaml"
-        policy.write_text(text.replace("\ncompress_level: 1\n", f"\ncompress_level: {level}\n"))
+        encoder = "isal" if engine == "isal" else "zlib"
+        policy.write_text(text.replace("\ncompress_level: 1\n", f"\ncompress_level: {level}\nzlib_encoder: {encoder}\n"))
+        engine = "builtin" if engine == "isal" else engine
         env = env_with_package()
         env["SPLITDEBUG_ENGINE"] = engine
         done = split_copy(odd, tmp_path / policy.stem, "usr/bin/prog", ("--policy", str(policy), "--version", "1",
                                                                          "--release", "1"), env)
         # The tools split it: the section is kept (objcopy) or moved to the debug file (eu-strip).
         assert any(elfread.read_elf(p).section(".gnu.build.attributes") for p in (done.binary, done.debug))
-        levels[level, engine] = zlib_levels(done.debug)
+        levels[level, policy.stem.rsplit("-", 1)[1]] = zlib_levels(done.debug)
         assert resolves(gdb_info_line(done.root / "usr/lib/debug", done.binary, "main"), "prog")
-    assert levels == {(1, "builtin"): {0}, (9, "builtin"): {3}, (1, "tools"): {2}}
+    # ISA-L's streams say FLEVEL 1 whatever its level (0x785e)
+    assert levels == {(1, "builtin"): {0}, (9, "builtin"): {3}, (1, "tools"): {2}, (1, "isal"): {1}}
 
 
 

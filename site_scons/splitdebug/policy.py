@@ -52,6 +52,7 @@ NOTE_FIELDS = PACKAGE_FIELDS | frozenset(OS_RELEASE_FIELDS)
 KEEP_SYMBOLS = ("none", "all", "minidebuginfo")
 TOOLS = ("binutils", "elfutils")
 COMPRESSIONS = ("none", "zlib", "zstd")
+ZLIB_ENCODERS = ("isal", "zlib")  # ISA-L when installed (else zlib), or always Python's zlib
 DUPLICATES = ("reuse", "suffix")
 SYMLINKED = ("ignore", "debug_link")
 MISSING_BUILD_ID = ("error", "warn")
@@ -65,16 +66,17 @@ TOP_KEYS = {
     "name": True, "description": False, "debug_root": True, "debug_file": True,
     "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
     "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
-    "compress_debug_sections": False, "compress_level": False, "debug_file_mode": False,
+    "compress_debug_sections": False, "compress_level": False, "zlib_encoder": False, "debug_file_mode": False,
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-    "dwz_multifile_mib": False, "package_format": False, "arch_names": False, "package_note": False,
-    "package_note_required": False,
+    "dwz_multifile_mib": False, "dwz_groups": False, "dwz_max_dies": False, "package_format": False,
+    "arch_names": False, "package_note": False, "package_note_required": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
 DWZ_MULTIFILE_MIB = 128  # dwz's multifile pass needs about as much memory: < 200 MB with its own overhead
+DWZ_GROUP_MIN_MIB = 16  # dwz_groups: a group holds at least this much DWARF (less shares too little)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,9 @@ class Policy:
     build_id_bytes: tuple[int, ...]
     require_export_list: bool
     cflags: tuple[str, ...] = field(default=())
+    # Who writes zlib sections: ISA-L (elf.write.ISAL_LEVELS maps compress_level onto its levels,
+    # zlib when it is not installed) or Python's zlib (at level 6, objcopy's bytes).
+    zlib_encoder: str = "isal"
     # Where DWARF source paths point (-ffile-prefix-map / debugedit); absolute: sources shipped there.
     source_dir: str | None = None
     dwz: str = "none"
@@ -135,6 +140,12 @@ class Policy:
     # The most DWARF (MiB of .debug_info + .debug_types + .debug_str) one dwz multifile run is
     # given; more files get more multifiles. None: one multifile however big (dh_dwz, find-debuginfo).
     dwz_multifile_mib: int | None = DWZ_MULTIFILE_MIB
+    # The tree's files go to dwz in this many groups, run at once (-j): each its own multifile, when
+    # each group still holds DWZ_GROUP_MIN_MIB of DWARF. 1: one multifile, as dh_dwz and find-debuginfo.
+    dwz_groups: int = 1
+    # dwz -L: a debug file with more DIEs is left as it is (dwz holds about DWZ_BYTES_PER_DIE of memory
+    # per DIE of a file: 881 MB for a 157 MB C++ debug file). None: dwz's own limit (50 million).
+    dwz_max_dies: int | None = None
     # More dwz options (find-debuginfo's --dwz-low-mem-die-limit N: -l N); set by the rpm front end.
     dwz_args: tuple[str, ...] = ()
     package_format: str = "none"
@@ -355,11 +366,14 @@ class _Reader:
             require_export_list=opt("require_export_list", False,
                                     lambda n: self.scalar(n, "require_export_list", bool)),
             cflags=opt("cflags", (), lambda n: self.str_list(n, "cflags") or ()),
+            zlib_encoder=opt("zlib_encoder", "isal", lambda n: self.choice(n, "zlib_encoder", ZLIB_ENCODERS)),
             source_dir=opt("source_dir", None, self.source_dir),
             dwz=dwz,
             dwz_multifile=multifile,
             dwz_altlink=opt("dwz_altlink", "absolute", lambda n: self.choice(n, "dwz_altlink", DWZ_ALTLINKS)),
             dwz_multifile_mib=group_mib,
+            dwz_groups=opt("dwz_groups", 1, lambda n: self.count(n, "dwz_groups")),
+            dwz_max_dies=opt("dwz_max_dies", None, self.dies_or_null),
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
@@ -383,6 +397,20 @@ class _Reader:
         if "type" not in dict(out) or "name" not in dict(out):
             raise self.fail(node, "package_note", "the note needs at least 'type' and 'name'")
         return tuple(out)
+
+    def count(self, node: yaml.Node, key: str) -> int:
+        value = int(self.scalar(node, key, int))
+        if not 1 <= value <= 64:
+            raise self.fail(node, key, "a number of groups is 1 to 64")
+        return value
+
+    def dies_or_null(self, node: yaml.Node) -> int | None:
+        if isinstance(node, yaml.ScalarNode) and _construct(node) is None:
+            return None
+        value = int(self.scalar(node, "dwz_max_dies", int))
+        if value < 1000:
+            raise self.fail(node, "dwz_max_dies", "a number of DIEs, at least 1000 (null: dwz's own limit)")
+        return value
 
     def mib_or_null(self, node: yaml.Node, key: str) -> int | None:
         """A positive number of MiB, or null for no limit."""
@@ -506,11 +534,14 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "keep_symbols": policy.keep_symbols, "tool": policy.tool,
         "strip": {k: flags(policy.strip.for_kind(k)) for k in KINDS},
         "compress_debug_sections": policy.compress_debug_sections, "compress_level": policy.compress_level,
+        "zlib_encoder": policy.zlib_encoder,
         "debug_file_mode": _Mode(policy.debug_file_mode), "missing_build_id": policy.missing_build_id,
         "build_id_bytes": list(policy.build_id_bytes), "require_export_list": policy.require_export_list,
         "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,
         "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,
-        "dwz_multifile_mib": policy.dwz_multifile_mib, "package_format": policy.package_format,
+        "dwz_multifile_mib": policy.dwz_multifile_mib, "dwz_groups": policy.dwz_groups,
+        "dwz_max_dies": policy.dwz_max_dies,
+        "package_format": policy.package_format,
         "arch_names": dict(policy.arch_names),
         "package_note": dict(policy.package_note) or None,
         "package_note_required": policy.package_note_required,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..elf import read as elfread
 from .. import layout
@@ -30,9 +31,11 @@ from . import stage
 from .. import fs
 from ..errors import SplitDebugError, ToolError
 from ..layout import PackageInfo, StageRoot
-from ..policy import Policy
+from ..policy import DWZ_GROUP_MIN_MIB, Policy
 
 SHF_COMPRESSED = 0x800
+T = TypeVar("T")
+R = TypeVar("R")
 MULTIFILE_MODE = 0o644  # dh_dwz and rpm ship the multifile 0644 whatever the .debug files' mode
 
 
@@ -98,9 +101,16 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     first_binary = {debug: binary for binary, debug in reversed(pairs)}
     eligible.sort(key=lambda debug: min(first_binary[p] for p in [debug, *groups[debug]]))
     limit = policy.dwz_multifile_mib * 2**20 if policy.dwz_multifile_mib is not None else None
-    for batch in dwz_groups([(p, dwarf_bytes(p)) for p in eligible], limit):
-        multifile = _multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None
-        _dwz(tool, policy, batch, multifile, report, jobs)
+    batches = dwz_groups([(p, dwarf_bytes(p)) for p in eligible], limit, policy.dwz_groups)
+    # Names first, in group order, then the groups run `jobs` at once: the same names and bytes
+    # whatever -j is. Each dwz gets the cores the others leave (its -j parallelises its first phase).
+    multifiles = [_multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None for batch in batches]
+    at_once = max(1, min(jobs, len(batches)))
+    outcomes = _map(at_once, lambda i: _dwz(tool, policy, batches[i], multifiles[i], max(1, jobs // at_once)),
+                    list(range(len(batches))))
+    for batch, multifile, warning in zip(batches, multifiles, outcomes, strict=True):
+        if warning is not None:
+            report.warnings.append(warning)
         if multifile is not None:
             image, fs = multifile
             if (_chmod_regular(fs, MULTIFILE_MODE) and os.path.getsize(fs)
@@ -118,7 +128,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
         # Largest first (the multifile is one of them): no big file left to compress alone at the end.
         to_compress.sort(key=lambda path: -path.stat().st_size)
         _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
-                                                             policy.compress_level), to_compress)
+                                                             policy.compress_level, policy.zlib_encoder), to_compress)
     for primary, aliases in groups.items():
         for alias in aliases:
             if not os.path.samefile(primary, alias):
@@ -156,19 +166,24 @@ def dwarf_bytes(path: Path) -> int:
     return sum(s.size for s in info.sections if s.name in (".debug_info", ".debug_types", ".debug_str"))
 
 
-def dwz_groups(files: list[tuple[Path, int]], limit: int | None) -> list[list[Path]]:
+def dwz_groups(files: list[tuple[Path, int]], limit: int | None, parts: int = 1) -> list[list[Path]]:
     """Cut (path, DWARF bytes) into runs, in order, each given to one dwz with its own multifile.
 
     dwz's multifile pass holds every file's shareable DIEs at once: 433 MB for 1500 files. Each run
-    holds at most `limit` bytes (a file bigger than that alone), and the runs are as few and as even
-    as that allows, so that the last one is not a few files with little to share. None: one run, as dh_dwz does.
+    holds at most `limit` bytes (a file bigger than that alone; None: no limit), and the runs are as
+    few and as even as that allows, so that the last one is not a few files with little to share.
+    `parts` (the policy's dwz_groups) asks for at least that many runs, run at once on as many cores,
+    as long as each holds DWZ_GROUP_MIN_MIB; parts=1 and no limit: one run, as dh_dwz does.
     """
     total = sum(size for _, size in files)
-    if limit is None or total <= limit:
+    wanted = max(1, min(parts, total // (DWZ_GROUP_MIN_MIB << 20)))
+    if wanted == 1 and (limit is None or total <= limit):
         return [[path for path, _ in files]] if files else []
-    fewest = _cut(files, None, limit)  # greedy: the fewest runs within the limit
-    even = _cut(files, total / len(fewest), limit)
-    return even if len(even) <= len(fewest) else fewest
+    bound = limit if limit is not None else total
+    fewest = _cut(files, None, bound)  # greedy: the fewest runs within the limit
+    runs = max(len(fewest), wanted)
+    even = _cut(files, total / runs, bound)
+    return even if len(even) <= runs else fewest
 
 
 def _cut(files: list[tuple[Path, int]], target: float | None, limit: int) -> list[list[Path]]:
@@ -186,14 +201,17 @@ def _cut(files: list[tuple[Path, int]], target: float | None, limit: int) -> lis
     return runs
 
 
+def _map(jobs: int, work: Callable[[T], R], items: list[T]) -> list[R]:
+    """[work(item) for item in items], `jobs` at a time (the work is in external tools), in order."""
+    if jobs <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(work, items))  # re-raises the first failure
+
+
 def _each(jobs: int, work: Callable[[Path], None], paths: list[Path]) -> None:
     """work(path) for every path, `jobs` at a time (the work is in external tools)."""
-    if jobs <= 1 or len(paths) <= 1:
-        for path in paths:
-            work(path)
-        return
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(work, paths))  # re-raises the first failure
+    _map(jobs, work, paths)
 
 
 def fix_crcs(pairs: Iterable[tuple[Path, Path]]) -> int:
@@ -304,23 +322,31 @@ def _takes_jobs(tool: str) -> bool:
 
 
 def _dwz(tool: str, policy: Policy, files: list[Path], multifile: tuple[str, Path] | None,
-         report: DwzReport, jobs: int = 1) -> None:
+         jobs: int = 1) -> str | None:
+    """Run dwz over one group; a warning when it failed (the files it did not finish stay valid)."""
     argv = [tool, "-h"]
     if jobs > 1 and _takes_jobs(tool):
         argv += ["-j", str(jobs)]
     if multifile is not None:
         image, fs = multifile
         argv += ["-m", str(fs)] + (["-r"] if policy.dwz_altlink == "relative" else ["-M", image])
+    if policy.dwz_max_dies is not None:  # before dwz_args: the rpm front end's own -L comes last and wins
+        argv += ["-L", str(policy.dwz_max_dies)]
     argv += [*policy.dwz_args, "--", *map(str, files)]
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
     except OSError as err:
         raise ToolError(str(files[0]), argv, f"cannot run: {err.strerror}") from None
     # "DWARF compression not beneficial" is dwz declining a small file: not a problem.
-    notes = [line for line in proc.stderr.splitlines() if line.strip() and "not beneficial" not in line]
-    if proc.returncode != 0:
+    # Nor is "Too many DIEs, not optimizing": the policy's dwz_max_dies keeping dwz's memory bounded
+    # (and when that leaves fewer than two files, "Too few files for multifile optimization").
+    declined = [line for line in proc.stderr.splitlines() if "Too many DIEs" in line or "Too few files" in line]
+    notes = [line for line in proc.stderr.splitlines()
+             if line.strip() and "not beneficial" not in line and line not in declined]
+    if proc.returncode != 0 and (notes or not declined):
         # dwz replaces only the files it finished; the others stay valid, uncompressed by it.
-        report.warnings.append(f"dwz exited {proc.returncode}: {notes[-1] if notes else 'no message'}")
+        return f"dwz exited {proc.returncode}: {notes[-1] if notes else 'no message'}"
+    return None
 
 
 def shipped_pairs(stage_root: StageRoot, policy: Policy, pkg: PackageInfo) -> list[tuple[Path, Path]]:

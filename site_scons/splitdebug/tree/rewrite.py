@@ -157,9 +157,10 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
         dbg = tmp / debuglink  # named as the debuglink: objcopy and eu-strip take the name from it
         out = tmp / "stripped"
         compression = policy.compress_debug_sections if compress else "none"
-        # objcopy compresses at zlib's level 6 only: another policy level is applied in-process
-        # (unless the tools are forced), so that it holds for the files elfsplit declines too.
-        own_level = compression == "zlib" and policy.compress_level != 6 and tools.engine == "builtin"
+        # objcopy compresses with zlib at level 6 only: another policy level or encoder is applied
+        # in-process (unless the tools are forced), so that it holds for the files elfsplit declines too.
+        own_level = (compression == "zlib" and tools.engine == "builtin"
+                     and (policy.compress_level != 6 or policy.zlib_encoder != "zlib"))
         # dwz, when it follows (compress=False), reads no compressed section: -gz or ld's zstd input
         decompress = not compress and bool(_debug_compression(src))
         if policy.tool == "binutils":
@@ -170,7 +171,7 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
                 argv.append("--decompress-debug-sections")
             run(argv + [str(src), str(dbg)], src)
             if own_level:
-                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+                recompress_debug(dbg, "zlib", tools, policy.compress_level, policy.zlib_encoder)
             relink_like(src, dbg)  # before the CRC is taken
             # An input's own .gnu_debuglink goes first: objcopy would only warn and keep it.
             run([tools.objcopy, *flags, "--remove-section=.gnu_debuglink", f"--add-gnu-debuglink={dbg}",
@@ -178,7 +179,7 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
         else:
             run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
             if own_level:
-                recompress_debug(dbg, "zlib", tools, policy.compress_level)
+                recompress_debug(dbg, "zlib", tools, policy.compress_level, policy.zlib_encoder)
             elif compression != "none":
                 run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
             elif decompress:
@@ -226,7 +227,7 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
         dbg = _temp_name(debug_out.parent if write_debug else stripped_out.parent)
         try:
             with open(dbg, "w+b") as d:
-                crc = elfsplit.write_debug(headers, f, d,
+                crc = elfsplit.write_debug(headers, f, d, encoder=policy.zlib_encoder,
                                            compress_level=policy.compress_level if compression == "zlib" else None)
             debug_bytes = dbg.stat().st_size
             if write_debug:
@@ -355,17 +356,21 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
 
 
-def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6) -> None:
+def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6, encoder: str = "zlib") -> None:
     """Set a debug file's section compression (`none` decompresses), atomically, keeping its mode.
 
     The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
     """
     mode = stat_mode(path)
-    headers = elfread.read_headers(path) if compression == "zlib" and tools.engine == "builtin" else None
-    # In-process when the program headers follow the ELF header, as every writer here puts them.
-    if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)):
+    headers = elfread.read_headers(path) if compression in ("zlib", "none") and tools.engine == "builtin" else None
+    otherwise: set[int] = set()
+    if headers is not None:
         with open(path, "rb") as f:
             otherwise = elfsplit.debug_compression(headers, f) - {elfsplit.ELFCOMPRESS_ZLIB}
+    # In-process when the program headers follow the ELF header, as every writer here puts them;
+    # decompressing zstd is objcopy's (below).
+    if headers is not None and (not headers.phnum or headers.phoff == len(headers.ehdr)) \
+            and not (otherwise and compression == "none"):
         if otherwise:  # zstd (from the linker) stayed zstd: objcopy decodes it, then zlib at our level
             with scratch_dir(path.parent) as tmp:
                 run([tools.objcopy, "--decompress-debug-sections", str(path), str(tmp / path.name)], path)
@@ -374,7 +379,8 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6)
         tmp_file = _temp_name(path.parent)
         try:
             with open(path, "rb") as f, open(tmp_file, "w+b") as new:
-                elfsplit.write_debug(headers, f, new, compress_level=level)
+                elfsplit.write_debug(headers, f, new, encoder=encoder, decompress=compression == "none",
+                                     compress_level=level if compression == "zlib" else None)
             commit(tmp_file, path, mode)
         finally:
             tmp_file.unlink(missing_ok=True)
