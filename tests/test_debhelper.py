@@ -296,6 +296,47 @@ def test_own_packages_install_with_apt(own_debs: Path) -> None:
     assert re.search(r"^Conf dh-splitdebug ", proc.stdout, re.M), proc.stdout[-2000:]
 
 
+def installed(*packages: str) -> list[str]:
+    return [p for p in packages if "ok installed" in subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout]
+
+
+def test_apt_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: Build, tmp_path: Path) -> None:
+    """`apt-get install ./*.deb` for real, then libyaml with `Build-Depends: dh-sequence-splitdebug` (now
+    satisfied: dpkg-checkbuilddeps runs) from a directory outside the checkout, with no PYTHONPATH or PERL5LIB:
+    the installed python3-splitdebug and dh-splitdebug are all the build uses. Purged afterwards; on a machine
+    where either is installed already, the test will not replace the owner's packages."""
+    ours = ("python3-splitdebug", "dh-splitdebug")
+    if already := installed(*ours):
+        pytest.skip(f"{', '.join(already)} installed on this machine: not replaced by a test")
+    env = {"PATH": CLEAN_PATH, "HOME": str(tmp_path), "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
+    debs = sorted(str(p) for p in own_debs.glob("*.deb"))
+    try:
+        proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *debs], env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
+        assert installed(*ours) == list(ours)
+        assert shutil.which("dh_splitdebug", path=CLEAN_PATH) == "/usr/bin/dh_splitdebug"
+        work = tmp_path / "build"
+        shutil.copytree(corpus_source("libyaml"), work / "src", symlinks=True)
+        control = work / "src/debian/control"
+        text, n = re.subn(r"^Build-Depends:", "Build-Depends: dh-sequence-splitdebug,", control.read_text(),
+                          count=1, flags=re.M)
+        assert n == 1
+        control.write_text(text)
+        proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B"], cwd=work / "src", env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "dh_splitdebug -a" in proc.stdout
+        built = Build(work, work / "src").debs()
+        assert set(built) == {"libyaml-0-2", "libyaml-0-2-dbgsym", "libyaml-dev"}
+        for name in built:
+            assert listing(built[name]) == listing(yaml_stock.debs()[name]), name
+    finally:
+        subprocess.run(["apt-get", "purge", "-y", "-q", *installed(*ours)], env=env, capture_output=True)
+    assert installed(*ours) == []
+
+
 # --- lua5.4 (SPLITDEBUG_FULL=1): its own override `dh_strip --dbg-package=liblua5.4-0-dbg` ---
 
 def lua_with_addon(rules: str) -> str:
