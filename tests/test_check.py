@@ -13,6 +13,7 @@ import re
 import struct
 import os
 import shutil
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -435,6 +436,27 @@ def test_warnings_do_not_fail(good: dict[str, Good], policy: str, tmp_path: Path
     doc = report(proc)
     assert proc.returncode == 0, doc["findings"]
     assert found(doc) == found(doc, "warning") == expected
+
+
+def test_redhat_debug_files_as_rpm_packages_them(good: dict[str, Good], tmp_path: Path) -> None:
+    """find-debuginfo (and our split) write 0444; rpmbuild's -debuginfo rpms carry the same files 0644
+    (`rpm -qp --dump`, stock find-debuginfo and ours alike). An unpacked rpm is what CI checks: 0644 is no
+    finding under redhat, any other mode still is, and debian (no packaged mode) is unchanged."""
+    root = broken(good, "redhat", tmp_path / "redhat")
+    assert stat.S_IMODE(fs(root, debug_image(root, "redhat", LIB)).stat().st_mode) == 0o444  # as split
+    for image in (debug_image(root, "redhat", LIB), debug_image(root, "redhat", PROG)):
+        fs(root, image).chmod(0o644)
+    proc = check(root, "redhat")
+    assert proc.returncode == 0 and not [f for f in found(report(proc)) if f[0] == "SD405"]
+    dbg = debug_image(root, "redhat", LIB)
+    fs(root, dbg).chmod(0o640)
+    doc = report(check(root, "redhat"))
+    assert [f["reason"] for f in doc["findings"] if f["rule"] == "SD405"] == ["mode 0640, policy 0444 (0644 as packaged)"]
+    deb = broken(good, "debian", tmp_path / "debian")
+    deb_dbg = debug_image(deb, "debian", LIB)
+    fs(deb, deb_dbg).chmod(0o444)
+    assert [f["reason"] for f in report(check(deb, "debian"))["findings"] if f["rule"] == "SD405"] == \
+        ["mode 0444, policy 0644"]
 
 
 # ------------------------------------------------------------------------------- formats, options

@@ -67,6 +67,7 @@ TOP_KEYS = {
     "debuglink": False, "build_id_links": False, "duplicate_build_id": False,
     "symlinked_binaries": False, "keep_symbols": True, "tool": True, "strip": True,
     "compress_debug_sections": False, "compress_level": False, "zlib_encoder": False, "debug_file_mode": False,
+    "debug_file_mode_packaged": False,
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
@@ -154,6 +155,9 @@ class Policy:
     package_note: tuple[tuple[str, str], ...] = ()
     # False: a binary without the note is allowed (a package may opt out, as Fedora's may): check warns.
     package_note_required: bool = True
+    # The mode the distribution's packages give debug files when packaging changes it (rpm ships
+    # -debuginfo files 0644 although find-debuginfo writes 0444): `check` accepts either.
+    debug_file_mode_packaged: int | None = None
 
     @property
     def ships_sources(self) -> bool:
@@ -325,12 +329,9 @@ class _Reader:
         debug_root = str(self.scalar(m["debug_root"][1], "debug_root", str))
         if not debug_root.startswith("/"):
             raise self.fail(m["debug_root"][1], "debug_root", "must be an absolute path")
-        mode = opt("debug_file_mode", 0o644, lambda n: self.scalar(n, "debug_file_mode", int))
-        if not 0 <= mode <= 0o7777:
-            raise self.fail(m["debug_file_mode"][1], "debug_file_mode", "not a file mode (write it 0644)")
-        if mode & 0o7002:  # debug files are data: never setuid, setgid, sticky or world-writable
-            raise self.fail(m["debug_file_mode"][1], "debug_file_mode",
-                            f"{mode:04o} has setuid, setgid, sticky or world-write bits (0644 is usual)")
+        mode = opt("debug_file_mode", 0o644, lambda n: self.mode(n, "debug_file_mode"))
+        packaged = opt("debug_file_mode_packaged", None, lambda n: None if isinstance(n, yaml.ScalarNode)
+                       and _construct(n) is None else self.mode(n, "debug_file_mode_packaged"))
         level = opt("compress_level", 6, lambda n: self.scalar(n, "compress_level", int))
         if not 1 <= level <= 9:
             raise self.fail(m["compress_level"][1], "compress_level", "a zlib level is 1 to 9")
@@ -380,7 +381,16 @@ class _Reader:
             package_note=opt("package_note", (), self.package_note),
             package_note_required=opt("package_note_required", True,
                                       lambda n: self.scalar(n, "package_note_required", bool)),
+            debug_file_mode_packaged=packaged,
         )
+
+    def mode(self, node: yaml.Node, key: str) -> int:
+        mode = int(self.scalar(node, key, int))
+        if not 0 <= mode <= 0o7777:
+            raise self.fail(node, key, "not a file mode (write it 0644)")
+        if mode & 0o7002:  # debug files are data: never setuid, setgid, sticky or world-writable
+            raise self.fail(node, key, f"{mode:04o} has setuid, setgid, sticky or world-write bits (0644 is usual)")
+        return mode
 
     def package_note(self, node: yaml.Node) -> tuple[tuple[str, str], ...]:
         """Null (no note) or a mapping of JSON key to template, e.g. {type: rpm, name: "{package}"}."""
@@ -535,7 +545,10 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "strip": {k: flags(policy.strip.for_kind(k)) for k in KINDS},
         "compress_debug_sections": policy.compress_debug_sections, "compress_level": policy.compress_level,
         "zlib_encoder": policy.zlib_encoder,
-        "debug_file_mode": _Mode(policy.debug_file_mode), "missing_build_id": policy.missing_build_id,
+        "debug_file_mode": _Mode(policy.debug_file_mode),
+        "debug_file_mode_packaged": (None if policy.debug_file_mode_packaged is None
+                                     else _Mode(policy.debug_file_mode_packaged)),
+        "missing_build_id": policy.missing_build_id,
         "build_id_bytes": list(policy.build_id_bytes), "require_export_list": policy.require_export_list,
         "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,
         "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,

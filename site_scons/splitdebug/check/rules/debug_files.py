@@ -45,8 +45,10 @@ def rule_debug_files(ctx: Context) -> Iterator[Finding]:
         yield from _debug_contents(ctx, facts, info, of_binary=key in referenced)
         yield from _compression(ctx, facts)
         mode = ctx.model.entries[facts.image].mode
-        if key in referenced and mode != ctx.policy.debug_file_mode:
-            yield finding("SD405", facts.image, f"mode {mode:04o}, policy {ctx.policy.debug_file_mode:04o}")
+        packaged = ctx.policy.debug_file_mode_packaged
+        if key in referenced and mode not in (ctx.policy.debug_file_mode, packaged):
+            also = "" if packaged is None else f" ({packaged:04o} as packaged)"
+            yield finding("SD405", facts.image, f"mode {mode:04o}, policy {ctx.policy.debug_file_mode:04o}{also}")
         if key not in referenced and key not in alt_targets:
             yield finding("SD404", facts.image, "no shipped binary's layout leads to it (stale?)")
 
