@@ -710,18 +710,15 @@ def mini_debuginfo_stream(h: Headers, src: BinaryIO, keep: set[bytes] | None = N
         (lambda row, name: name in keep)
     alloc = {s.ndx for s in secs if s.allocated}
 
-    def listed() -> Iterator[tuple[tuple[int, ...], bytes]]:
-        for row in symbols.rows():
-            shndx = row[shndx_at]
-            if shndx and shndx < SHN_LORESERVE and shndx not in alloc:
-                continue
-            name = symbols.name(row)
-            if wanted(row, name):
-                yield row, name
-
     esz = symbols.esz
     count = str_size = locals_end = 1
-    for row, name in listed():
+    chosen = bytearray()  # one byte a row: whether it goes in, so that the writing passes ask no more
+    for row in symbols.rows():
+        shndx = row[shndx_at]
+        name = None if shndx and shndx < SHN_LORESERVE and shndx not in alloc else symbols.name(row)
+        chosen.append(name is not None and wanted(row, name))
+        if name is None or not chosen[-1]:
+            continue
         count += 1
         str_size += len(name) + 1
         if row[info_at] >> 4 == 0:  # STB_LOCAL: locals stay first, as in the input
@@ -770,6 +767,11 @@ def mini_debuginfo_stream(h: Headers, src: BinaryIO, keep: set[bytes] | None = N
     if h.phnum:
         table = _phdrs(h, _debug_segments(h, placed))
         body[h.phoff:h.phoff + len(table)] = table
+
+    def listed() -> Iterator[tuple[tuple[int, ...], bytes]]:
+        for row, wanted_row in zip(symbols.rows(), chosen, strict=False):  # a file that changed: _checked
+            if wanted_row:
+                yield row, symbols.name(row)
 
     def pieces() -> Iterator[bytes]:
         yield bytes(body)
