@@ -20,16 +20,20 @@ section table, and the offsets of one are only right when read beside those of t
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import functools
+import io
+import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from .read import MAX_ALIGN, Headers, SectionHeader, StringTable
+from .read import MAX_ALIGN, Headers, SectionHeader
 from ..errors import ElfError
 
 SHF_ALLOC, SHF_INFO_LINK, SHF_COMPRESSED = 0x2, 0x40, 0x800
@@ -543,32 +547,68 @@ def _copy_range(src: BinaryIO, out: BinaryIO, offset: int, size: int) -> None:
 
 
 class _SymbolTable:
-    """One symbol table read lazily: its rows unpacked one at a time, a name looked up only when asked
-    for. A C++ binary's .symtab holds hundreds of thousands of symbols: a list of them all, names and
-    tuples, cost 90 MB for 157,000 (and the minidebuginfo path read it twice over)."""
+    """One symbol table read lazily: its rows unpacked a chunk at a time, a name read only when asked
+    for, through a mapping of the string table whose pages go back to the kernel as the reading moves
+    on. A C++ binary's .symtab holds hundreds of thousands of symbols: their tuples and names held at
+    once cost 90 MB for 157,000, and 110 MB of a 238 MB peak for the 296,000 of a 168 MB binary."""
+
+    ROWS = 4096  # rows per read, and per release of the string table's pages
 
     def __init__(self, h: Headers, src: BinaryIO, table: SectionHeader) -> None:
-        self.path = h.path
+        self.path, self.src = h.path, src
         self.fmt = h.byte_order + ("IBBHQQ" if h.is64 else "IIIBBH")
-        esz = struct.calcsize(self.fmt)
+        self.esz = struct.calcsize(self.fmt)
         strtab = h.sections[table.link] if 0 < table.link < len(h.sections) else None
-        self.data = b""
-        self.strings = StringTable(b"")
+        self.start, self.size = table.offset + self.esz, 0  # every entry but the first
+        self.strings: bytes | mmap.mmap = b""
+        self.base = self.strsize = self.budget = 0
         if strtab is not None and strtab.has_contents:
-            src.seek(strtab.offset)
-            self.strings = StringTable(src.read(strtab.size))
-            src.seek(table.offset)
-            self.data = src.read(table.size - table.size % esz)[esz:]  # every entry but the first
+            self.size = max(0, table.size - table.size % self.esz - self.esz)
+            self.strings, self.base, self.strsize = _mapped(src, strtab.offset, strtab.size)
 
     def rows(self) -> Iterator[tuple[int, ...]]:
-        """The raw Elf_Sym fields of each entry, in table order."""
-        return struct.iter_unpack(self.fmt, self.data)
+        """The raw Elf_Sym fields of each entry, in table order (a short file: the entries it holds)."""
+        # Names a linker merged share tails: each pass scans a few times the table, a crafted one
+        # without NUL would scan it once per symbol (GBs of time from a few MB): past that, an error.
+        self.budget = 8 * self.strsize + (1 << 20)
+        done = 0
+        while done < self.size:
+            self.src.seek(self.start + done)
+            data = self.src.read(min(self.ROWS * self.esz, self.size - done))
+            if isinstance(self.strings, mmap.mmap):
+                self.strings.madvise(mmap.MADV_DONTNEED)  # clean file pages: read again if needed
+            yield from struct.iter_unpack(self.fmt, data[:len(data) - len(data) % self.esz])
+            if len(data) < self.ROWS * self.esz and done + len(data) < self.size:
+                return
+            done += len(data)
 
     def name(self, row: tuple[int, ...]) -> bytes:
-        try:
-            return self.strings.get(row[0])
-        except ValueError as err:
-            raise ElfError(self.path, f"damaged ELF file ({err})") from None
+        at = row[0]
+        if not 0 <= at < self.strsize:
+            return b""
+        at += self.base
+        end = self.strings.find(b"\0", at, self.base + self.strsize)
+        end = end if end >= 0 else self.base + self.strsize
+        self.budget -= end - at
+        if self.budget < 0:
+            raise ElfError(self.path, "damaged ELF file (a string table whose names overlap without end (no NUL?))")
+        return self.strings[at:end]
+
+
+def _mapped(src: BinaryIO, offset: int, size: int) -> tuple[bytes | mmap.mmap, int, int]:
+    """(buffer, where the table starts in it, its size within the file) of `size` bytes at `offset`:
+    a read-only mapping where `src` is a file, else the bytes read."""
+    try:
+        fd = src.fileno()
+        size = max(0, min(size, os.fstat(fd).st_size - offset))
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        if size:
+            return mmap.mmap(fd, offset + size - start, access=mmap.ACCESS_READ, offset=start), offset - start, size
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    src.seek(offset)
+    data = src.read(size)
+    return data, 0, len(data)
 
 
 STT_FUNC = 2
@@ -582,61 +622,107 @@ def _align_of(h: Headers, s: SectionHeader) -> int:
     return s.addralign
 
 
-def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: BinaryIO,
-                        table: _SymbolTable | None = None) -> set[bytes]:
-    """find-debuginfo -m's choice: the defined function symbols of `sym`'s .symtab that `dyn`'s
-    .dynsym does not name (a binary is both; the tools' path has a stripped binary and its debug file).
-    `table`: that .symtab, already open."""
-    symtab = next((s for s in sym.sections if s.type == SHT_SYMTAB and s.has_contents), None)
+def _dynamic_names(dyn: Headers, dyn_src: BinaryIO) -> set[bytes]:
+    """The names `dyn`'s .dynsym defines."""
     dynsym = next((s for s in dyn.sections if s.type == SHT_DYNSYM and s.has_contents), None)
-    if symtab is None:
+    if dynsym is None:
         return set()
     dyn_shndx = 3 if dyn.is64 else 5
+    dyn_table = _SymbolTable(dyn, dyn_src, dynsym)
+    return {dyn_table.name(row) for row in dyn_table.rows() if row[dyn_shndx]}
+
+
+def minidebuginfo_names(dyn: Headers, dyn_src: BinaryIO, sym: Headers, sym_src: BinaryIO) -> set[bytes]:
+    """find-debuginfo -m's choice: the defined function symbols of `sym`'s .symtab that `dyn`'s
+    .dynsym does not name (a binary is both; the tools' path has a stripped binary and its debug file)."""
+    symtab = next((s for s in sym.sections if s.type == SHT_SYMTAB and s.has_contents), None)
+    if symtab is None:
+        return set()
+    dynamic = _dynamic_names(dyn, dyn_src)
     shndx_at, info_at = (3, 1) if sym.is64 else (5, 3)
-    dynamic = set()
-    if dynsym is not None:
-        dyn_table = _SymbolTable(dyn, dyn_src, dynsym)
-        dynamic = {dyn_table.name(row) for row in dyn_table.rows() if row[dyn_shndx]}
-    table = table or _SymbolTable(sym, sym_src, symtab)
+    table = _SymbolTable(sym, sym_src, symtab)
     # The type first: only a defined function's name is looked up.
     funcs = (table.name(row) for row in table.rows() if row[shndx_at] and row[info_at] & 0xF == STT_FUNC)
     return {name for name in funcs if name and name not in dynamic}
 
 
-def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes | bytearray:
-    """The ELF find-debuginfo -m embeds (before xz): the section headers of the debug file without
-    debug or other non-allocated sections, and a .symtab holding the symbols named in `keep`
-    (default: minidebuginfo_names of `h` itself); gdb and systemd-coredump name frames by them.
-    None of them is still a valid ELF with an empty .symtab (find-debuginfo embeds an empty xz
-    stream then). b"" without a .symtab."""
+Choice = Callable[[tuple[int, ...], bytes], bool]
+
+
+def _minidebuginfo_choice(h: Headers, src: BinaryIO, symbols: _SymbolTable) -> Choice:
+    """minidebuginfo_names of `h` itself as a test of (row, its name), without holding the names
+    (66 MB for the 276,000 of a 168 MB C++ binary): a kept function is known by its row; any other
+    symbol goes where its name is a kept function's, found by the sorted hashes of those names, then
+    confirmed by their bytes (objcopy --keep-symbols keeps every symbol of a listed name)."""
+    shndx_at, info_at = (3, 1) if h.is64 else (5, 3)
+    dynamic = _dynamic_names(h, src)
+
+    def kept_function(row: tuple[int, ...], name: bytes) -> bool:
+        return bool(row[shndx_at]) and row[info_at] & 0xF == STT_FUNC and bool(name) and name not in dynamic
+
+    def func_names() -> Iterator[bytes]:
+        for row in symbols.rows():
+            if row[shndx_at] and row[info_at] & 0xF == STT_FUNC:
+                name = symbols.name(row)
+                if name and name not in dynamic:
+                    yield name
+
+    hashes = array("q", sorted({hash(name) for name in func_names()}))
+
+    def hashed(name: bytes) -> bool:
+        key = hash(name)
+        i = bisect.bisect_left(hashes, key)
+        return i < len(hashes) and hashes[i] == key
+
+    # Names of other symbols whose hash is a kept function's: rare, kept as bytes, then confirmed.
+    maybe = set()
+    for row in symbols.rows():
+        if not (row[shndx_at] and row[info_at] & 0xF == STT_FUNC):
+            name = symbols.name(row)
+            if name and hashed(name):
+                maybe.add(name)
+    confirmed = {name for name in func_names() if name in maybe} if maybe else set()
+    del maybe
+    return lambda row, name: kept_function(row, name) or name in confirmed
+
+
+def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> bytes:
+    """mini_debuginfo_stream's ELF whole."""
+    return b"".join(mini_debuginfo_stream(h, src, keep)[1])
+
+
+def mini_debuginfo_stream(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) -> tuple[int, Iterator[bytes]]:
+    """The ELF find-debuginfo -m embeds (before xz), as (its size, its bytes in pieces): the section
+    headers of the debug file without debug or other non-allocated sections, and a .symtab holding
+    the symbols named in `keep` (default: minidebuginfo_names of `h` itself); gdb and
+    systemd-coredump name frames by them. None of them is still a valid ELF with an empty .symtab
+    (find-debuginfo embeds an empty xz stream then). Size 0 without a .symtab.
+
+    In pieces, read from `src` as they are taken: the symbol ELF of a C++ binary is tens of MB, and
+    xz needs 90 MB beside it (one pass counts what goes in, so that the headers can come first)."""
     secs = h.sections
     symtab = next((s for s in secs if s.type == SHT_SYMTAB), None)
     if symtab is None:
-        return b""
+        return 0, iter(())
     shndx_at, info_at = (3, 1) if h.is64 else (5, 3)
     symbols = _SymbolTable(h, src, symtab)
-    # objcopy --keep-symbols keeps every symbol of a listed name, whatever its type.
-    if keep is None:
-        keep = minidebuginfo_names(h, src, h, src, symbols)
-    fmt = symbols.fmt
-    esz = struct.calcsize(fmt)
-    new_str = bytearray(b"\0")
-    rows = [b"\0" * esz]
-    locals_end = 1
+    wanted: Choice = _minidebuginfo_choice(h, src, symbols) if keep is None else \
+        (lambda row, name: name in keep)
     alloc = {s.ndx for s in secs if s.allocated}
+
+    esz = symbols.esz
+    count = str_size = locals_end = 1
+    chosen = bytearray()  # one byte a row: whether it goes in, so that the writing passes ask no more
     for row in symbols.rows():
         shndx = row[shndx_at]
-        if shndx and shndx < SHN_LORESERVE and shndx not in alloc:
+        name = None if shndx and shndx < SHN_LORESERVE and shndx not in alloc else symbols.name(row)
+        chosen.append(name is not None and wanted(row, name))
+        if name is None or not chosen[-1]:
             continue
-        name = symbols.name(row)  # the FUNC names minidebuginfo_names looked up are remembered: no copy
-        if name not in keep:
-            continue
-        fields = list(row)
-        fields[0] = len(new_str)
-        new_str.extend(name + b"\0")
-        rows.append(struct.pack(fmt, *fields))
-        if fields[info_at] >> 4 == 0:  # STB_LOCAL: locals stay first, as in the input
-            locals_end = len(rows)
+        count += 1
+        str_size += len(name) + 1
+        if row[info_at] >> 4 == 0:  # STB_LOCAL: locals stay first, as in the input
+            locals_end = count
     keep_secs = [s for s in secs[1:] if s.allocated]
     n_alloc = len(keep_secs) + 1
     names = bytearray(b"\0")
@@ -667,25 +753,53 @@ def mini_debuginfo(h: Headers, src: BinaryIO, keep: set[bytes] | None = None) ->
                                  offset=len(body) + -len(body) % max(s.addralign, 1), **links))
     body.extend(b"\0" * (-len(body) % 8))
     sym_at = len(body)
-    sym_size = len(rows) * esz
-    body.extend(b"".join(rows))
-    del rows  # a C++ binary keeps 150,000 symbols: its copies go as soon as they are in `body`
-    headers.append(struct.pack(h.sh_format, name_of(".symtab"), SHT_SYMTAB, 0, 0, sym_at, sym_size,
+    headers.append(struct.pack(h.sh_format, name_of(".symtab"), SHT_SYMTAB, 0, 0, sym_at, count * esz,
                                n_alloc + 1, locals_end, 8 if h.is64 else 4, esz))
-    str_at = len(body)
-    str_size = len(new_str)
-    body.extend(new_str)
-    del new_str
+    str_at = sym_at + count * esz
     headers.append(struct.pack(h.sh_format, name_of(".strtab"), SHT_STRTAB, 0, 0, str_at, str_size, 0, 0, 1, 0))
     shstr_name = name_of(".shstrtab")
-    names_at = len(body)
-    body.extend(names)
+    names_at = str_at + str_size
     headers.append(struct.pack(h.sh_format, shstr_name, SHT_STRTAB, 0, 0, names_at, len(names), 0, 0, 1, 0))
-    body.extend(b"\0" * (-len(body) % 8))
-    shoff = len(body)
-    body.extend(b"".join(headers))
+    tail = bytes(names) + b"\0" * (-(names_at + len(names)) % 8)
+    shoff = names_at + len(tail)
+    tail += b"".join(headers)
     body[:len(h.ehdr)] = _ehdr(h, shoff, len(headers), len(headers) - 1)
     if h.phnum:
         table = _phdrs(h, _debug_segments(h, placed))
         body[h.phoff:h.phoff + len(table)] = table
-    return body  # not bytes(body): a second copy of a 20 MB symbol ELF at the split's peak
+
+    def listed() -> Iterator[tuple[tuple[int, ...], bytes]]:
+        for row, wanted_row in zip(symbols.rows(), chosen, strict=False):  # a file that changed: _checked
+            if wanted_row:
+                yield row, symbols.name(row)
+
+    def pieces() -> Iterator[bytes]:
+        yield bytes(body)
+        out = bytearray(b"\0" * esz)
+        at = 1
+        for row, name in listed():
+            out += struct.pack(symbols.fmt, at, *row[1:])
+            at += len(name) + 1
+            if len(out) >= CHUNK:
+                yield bytes(out)
+                out.clear()
+        out.append(0)
+        for _, name in listed():
+            out += name + b"\0"
+            if len(out) >= CHUNK:
+                yield bytes(out)
+                out.clear()
+        yield bytes(out)
+        yield tail
+
+    return names_at + len(tail), _checked(pieces(), names_at + len(tail), h.path)
+
+
+def _checked(pieces: Iterator[bytes], size: int, path: str) -> Iterator[bytes]:
+    """`pieces`, failing where they do not add up to `size` (the file changed between the passes)."""
+    done = 0
+    for piece in pieces:
+        done += len(piece)
+        yield piece
+    if done != size:
+        raise ElfError(path, "the file changed while it was being split")

@@ -18,7 +18,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from ..elf import read as elfread
 from ..elf import write as elfsplit
@@ -241,9 +241,9 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
             with open(src, "rb") as f:
                 extra = [(".gnu_debuglink", elfsplit.debuglink_data(debuglink, crc, headers.byte_order), 4)]
                 if policy.keep_symbols == "minidebuginfo":
-                    mini = elfsplit.mini_debuginfo(headers, f)
-                    if mini:
-                        extra.append((".gnu_debugdata", _xz(mini), 1))
+                    size, pieces = elfsplit.mini_debuginfo_stream(headers, f)
+                    if size:
+                        extra.append((".gnu_debugdata", _xz(pieces, size), 1))
                 with open(out, "w+b") as o:
                     elfsplit.write_stripped(split_plan, f, o, extra)
             result = SplitResult(build_id, debuglink, crc, out.stat().st_size, debug_bytes)
@@ -258,12 +258,16 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
 XZ_DICT_MAX = 8 << 20  # xz -6's dictionary: the encoder needs about 10 times it (97 MB), whatever the data
 
 
-def _xz(data: bytes | bytearray) -> bytes:
+def _xz(data: bytes | Iterable[bytes], size: int | None = None) -> bytes:
     """xz at its default preset, as find-debuginfo runs it: the dictionary is the data's size up to
     -6's 8 MiB (below it the same stream, without initialising 8 MiB of match tables for a few
-    kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size)."""
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, min(len(data), XZ_DICT_MAX))}]
-    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+    kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size).
+    `data` may come in pieces of `size` bytes in all (the same stream: never whole in memory)."""
+    if isinstance(data, bytes):
+        data, size = [data], len(data)
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, min(size or 0, XZ_DICT_MAX))}]
+    xz = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
+    return b"".join([*(xz.compress(piece) for piece in data), xz.flush()])
 
 
 def strip_only(src: Path, out_path: Path, *, policy: Policy, kind: str, tools: Tools) -> None:
