@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import random
 import shutil
 import struct
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -617,3 +621,106 @@ def test_exports_report_of_a_dynstr_without_nul_is_bounded(tmp_path: Path) -> No
     proc, rss, seconds = measured("exports", "report", lib)
     assert rss < 200 and seconds < 5, (rss, seconds)
     assert "string table" in one_line_refusal(proc)
+
+
+# -- 6. a tree changed while split runs: directories swapped for symlinks ---------------------------
+
+RACE_DIRS, RACE_FILES = 40, 10  # 400 binaries
+
+
+def _race_tree(root: Path) -> list[Path]:
+    """RACE_DIRS x RACE_FILES copies of one program, each with a build-id of its own (patched)."""
+    model = compile_c(root.parent / "model", PROGRAM)
+    note = subprocess.run(["readelf", "-n", str(model)], capture_output=True, text=True, check=True).stdout
+    build_id = bytes.fromhex(note.split("Build ID:")[1].split()[0])
+    data = model.read_bytes()
+    assert data.count(build_id) == 1
+    dirs = []
+    for d in range(RACE_DIRS):
+        here = root / f"usr/lib/race{d:02}"
+        here.mkdir(parents=True)
+        dirs.append(here)
+        for f in range(RACE_FILES):
+            own = hashlib.sha1(f"{d}/{f}".encode()).digest()[:len(build_id)]
+            (here / f"prog{f}").write_bytes(data.replace(build_id, own))
+            (here / f"prog{f}").chmod(0o755)
+    return dirs
+
+
+def _swap_until(stop: threading.Event, started: Path, dirs: list[Path], outside: Path, seed: int) -> int:
+    """Swap directories (of the tree and, once made, of the debug tree) for symlinks to `outside`
+    and back until `stop`, from when `started` exists (the scan, which refuses an unreadable tree,
+    is over); the count of swaps. Each rename is atomic: the tree is whole at the end."""
+    rng = random.Random(seed)
+    swaps = 0
+    while not started.exists() and not stop.is_set():  # the scan is over once the debug tree is made
+        time.sleep(0.0005)
+    while not stop.is_set():
+        here = rng.choice(dirs if rng.random() < 0.5 else dirs[:2 * RACE_DIRS])  # half: (debug) tree dirs
+        away = here.with_name(".race-" + here.name)
+        try:
+            os.rename(here, away)
+        except OSError:
+            continue
+        try:
+            os.symlink(outside, here)
+        except FileExistsError:  # the split made `here` again meanwhile
+            _put_back(away, here)
+            continue
+        time.sleep(0.002)
+        os.unlink(here)
+        _put_back(away, here)
+        swaps += 1
+    return swaps
+
+
+def _put_back(away: Path, here: Path) -> None:
+    """Rename `away` back to `here`; if the split made `here` meanwhile, move the entries into it."""
+    try:
+        os.rename(away, here)
+    except OSError:
+        for entry in away.iterdir():
+            os.replace(entry, here / entry.name)
+        away.rmdir()
+
+
+def race_split(tmp_path: Path, rounds: int) -> tuple[int, int]:
+    """`split` (in-process engine) while directories of the tree, of the debug tree and of the
+    build-id links are swapped: (rounds with an outside write, swaps)."""
+    escaped = swaps = 0
+    for r in range(rounds):
+        top = tmp_path / f"round{r}"
+        root, outside = top / "root", top / "outside"
+        (outside / "keep").mkdir(parents=True)
+        (outside / "keep/file").write_text("outside\n")
+        dirs = _race_tree(root)
+        dirs += [root / "usr/lib/debug" / d.relative_to(root) for d in dirs]
+        dirs += sorted({root / "usr/lib/debug/.build-id" / hashlib.sha1(f"{d}/{f}".encode()).hexdigest()[:2]
+                        for d in range(RACE_DIRS) for f in range(RACE_FILES)})  # the build-id links' too
+        before = digest(outside)
+        stop = threading.Event()
+        with ThreadPoolExecutor(max_workers=1) as racer:
+            count = racer.submit(_swap_until, stop, root / "usr/lib/debug", dirs, outside, r)
+            env = env_with_package()
+            # in-process only: a tool run (elfsplit declining a file) would fail the run loudly
+            env.update(SPLITDEBUG_ENGINE="builtin", OBJCOPY="false", STRIP="false", EU_STRIP="false")
+            proc = run_cli("split", "--policy", "arch", "--package", "demo", "--version", "1.0", "--jobs", "2",
+                           root, env=env)
+            stop.set()
+            swaps += count.result()
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert "false failed" not in proc.stderr, proc.stderr
+        if digest(outside) != before:
+            escaped += 1
+        assert not [p for p in root.rglob("*") if p.is_symlink() and os.readlink(p) == str(outside)]
+        # the race did not stop the split: most binaries have their debug file
+        assert len(list((root / "usr/lib/debug/usr/lib").rglob("*.debug"))) > RACE_DIRS * RACE_FILES // 2
+    return escaped, swaps
+
+
+def test_directory_swapped_for_a_symlink_during_split_writes_nothing_outside(tmp_path: Path) -> None:
+    rounds = int(os.environ.get("SPLITDEBUG_RACE_ROUNDS", "10" if os.environ.get("SPLITDEBUG_FULL") else "2"))
+    escaped, swaps = race_split(tmp_path, rounds)
+    print(f"race: {escaped} of {rounds} rounds wrote outside the root; {swaps} swaps")
+    assert swaps > 0
+    assert escaped == 0

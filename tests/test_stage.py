@@ -120,3 +120,40 @@ def test_write_new_file_refuses_a_symlink_to_a_regular_file(tmp_path: Path) -> N
         os.close(fd)
     assert outside.read_bytes() == b"theirs" and (base / "fresh").read_bytes() == b"ours"
     assert (base / "fresh").stat().st_mode & 0o7777 == 0o600
+
+
+@pytest.mark.parametrize("link,target,lands", [
+    ("usr/lib/debug", "../share/dbg", "usr/share/dbg/x"),  # relative, inside: resolved by us, followed
+    ("usr/lib/debug", "{root}/opt/dbg", "opt/dbg/x"),  # absolute, naming a path under the root
+    ("usr/lib/debug", "../../../outside", None),  # climbs out of the root
+    ("usr/lib/debug", "{outside}", None),  # absolute, elsewhere
+    ("usr/lib/debug", "debug", None),  # a loop: refused, not followed 40 times into an error
+])
+def test_open_dir_inside_resolves_symlinks_within_the_root(tmp_path: Path, link: str, target: str,
+                                                          lands: str | None) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (root / link).parent.mkdir(parents=True)
+    (root / link).symlink_to(target.format(root=root, outside=outside))
+    if lands is None:
+        with pytest.raises(SplitDebugError, match="leads out of the staging root"):
+            stage.make_dir_inside(StageRoot(root), root / link / "x")
+        assert not list(outside.iterdir())
+        return
+    fd = stage.open_dir_inside(StageRoot(root), root / link / "x")
+    try:
+        assert os.path.samestat(os.fstat(fd), os.stat(root / lands))
+    finally:
+        os.close(fd)
+
+
+def test_replace_at_never_writes_through_a_symlink_at_its_temporary_or_leaves_one(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    fd = os.open(tmp_path / "d", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert stage.replace_at(fd, "out", lambda f: f.write(b"abc"), 0o640) == 3
+        assert stage.replace_at(fd, None, lambda f: f.write(b"measured"), 0o600) == 8
+    finally:
+        os.close(fd)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["out"]
+    assert (tmp_path / "d/out").read_bytes() == b"abc" and (tmp_path / "d/out").stat().st_mode & 0o777 == 0o640

@@ -19,13 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from ..elf import read as elfread
 from ..elf import write as elfsplit
 from ..elf.relink import relink_like
 from ..errors import SplitDebugError, ToolError
 from ..policy import Policy
-from .stage import TEMP_PREFIX
+from ..layout import StageRoot
+from .stage import TEMP_PREFIX, open_dir_inside, replace_at
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,21 @@ def _temp_name(directory: Path) -> Path:
     return Path(name)
 
 
+@contextmanager
+def out_dir(stage_root: StageRoot | None, directory: Path) -> Iterator[int]:
+    """A directory fd to write into: walked from the root, never through a symlink leaving it
+    (stage.open_dir_inside); without a staging root (SCons' build directory), the directory as named."""
+    if stage_root is not None:
+        fd = open_dir_inside(stage_root, directory)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def commit(tmp: Path, dest: Path, mode: int | None = None) -> None:
     """Rename a finished temporary file over its destination (never half-written)."""
     if mode is not None:
@@ -123,7 +140,7 @@ def commit(tmp: Path, dest: Path, mode: int | None = None) -> None:
 
 def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
                  debuglink: str, tools: Tools, write_debug: bool = True, compress: bool = True,
-                 defer_strip: bool = False) -> SplitResult | Deferred:
+                 defer_strip: bool = False, stage_root: StageRoot | None = None) -> SplitResult | Deferred:
     """Strip `src` into `stripped_out` and extract its debug info into `debug_out`.
 
     The debug file lands first: a run killed between the two renames leaves a debug file without
@@ -133,24 +150,27 @@ def split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Poli
     later over the whole tree and cannot read compressed input (`recompress_debug` follows it).
     With defer_strip=True an in-process split may stop once the debug file is written and return a
     Deferred: its finish() writes the stripped binary (the tree pass runs dwz meanwhile).
+    With stage_root, the in-process split writes relative to directory fds walked from that root.
     """
     try:
         return _split_binary(src, stripped_out, debug_out, policy=policy, kind=kind, debuglink=debuglink,
-                             tools=tools, write_debug=write_debug, compress=compress, defer_strip=defer_strip)
+                             tools=tools, write_debug=write_debug, compress=compress, defer_strip=defer_strip,
+                             stage_root=stage_root)
     except ToolError as err:  # name the input, not one of our temporary files
         raise ToolError(str(src), err.argv, err.stderr) from None
 
 
 def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, kind: str,
                   debuglink: str, tools: Tools, write_debug: bool, compress: bool,
-                  defer_strip: bool) -> SplitResult | Deferred:
+                  defer_strip: bool, stage_root: StageRoot | None) -> SplitResult | Deferred:
     flags = policy.strip.for_kind(kind)
     if flags is None:
         raise SplitDebugError(f"{src}: policy {policy.name!r} does not strip {kind.replace('_', ' ')}s")
     mode = stat_mode(src)
     if tools.engine == "builtin":
         done = _split_builtin(src, stripped_out, debug_out, policy=policy, flags=flags, debuglink=debuglink,
-                              write_debug=write_debug, compress=compress, mode=mode, defer_strip=defer_strip)
+                              write_debug=write_debug, compress=compress, mode=mode, defer_strip=defer_strip,
+                              stage_root=stage_root)
         if done is not None:
             return done
     with scratch_dir(stripped_out.parent) as tmp:
@@ -206,7 +226,7 @@ def _debug_compression(path: Path) -> set[int]:
 
 def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Policy, flags: tuple[str, ...],
                    debuglink: str, write_debug: bool, compress: bool, mode: int,
-                   defer_strip: bool) -> SplitResult | Deferred | None:
+                   defer_strip: bool, stage_root: StageRoot | None) -> SplitResult | Deferred | None:
     """The split done in-process (elfsplit); None when elfsplit declines and the tools must do it."""
     strip = elfsplit.parse_flags(policy.tool, flags)
     compression = policy.compress_debug_sections if compress else "none"
@@ -224,33 +244,34 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
             return None
         build_id = elfread.build_id_of(headers, f)
         # A temporary file beside the output, renamed over it when complete; no directory per split.
-        dbg = _temp_name(debug_out.parent if write_debug else stripped_out.parent)
-        try:
-            with open(dbg, "w+b") as d:
-                crc = elfsplit.write_debug(headers, f, d, encoder=policy.zlib_encoder,
-                                           compress_level=policy.compress_level if compression == "zlib" else None)
-            debug_bytes = dbg.stat().st_size
-            if write_debug:
-                commit(dbg, debug_out, policy.debug_file_mode)
-        finally:
-            dbg.unlink(missing_ok=True)
+        # Both made relative to a directory fd walked from the root (stage.open_dir_inside).
+
+        def write_dbg(d: BinaryIO) -> tuple[int, int]:
+            crc = elfsplit.write_debug(headers, f, d, encoder=policy.zlib_encoder,
+                                       compress_level=policy.compress_level if compression == "zlib" else None)
+            d.flush()
+            return crc, os.fstat(d.fileno()).st_size
+
+        with out_dir(stage_root, debug_out.parent if write_debug else stripped_out.parent) as dir_fd:
+            crc, debug_bytes = replace_at(dir_fd, debug_out.name if write_debug else None, write_dbg,
+                                          policy.debug_file_mode)
 
     def strip_now() -> SplitResult:
-        out = _temp_name(stripped_out.parent)
-        try:
-            with open(src, "rb") as f:
-                extra = [(".gnu_debuglink", elfsplit.debuglink_data(debuglink, crc, headers.byte_order), 4)]
-                if policy.keep_symbols == "minidebuginfo":
-                    size, pieces = elfsplit.mini_debuginfo_stream(headers, f)
-                    if size:
-                        extra.append((".gnu_debugdata", _xz(pieces, size), 1))
-                with open(out, "w+b") as o:
-                    elfsplit.write_stripped(split_plan, f, o, extra)
-            result = SplitResult(build_id, debuglink, crc, out.stat().st_size, debug_bytes)
-            commit(out, stripped_out, mode)
-            return result
-        finally:
-            out.unlink(missing_ok=True)
+        with open(src, "rb") as f:
+            extra = [(".gnu_debuglink", elfsplit.debuglink_data(debuglink, crc, headers.byte_order), 4)]
+            if policy.keep_symbols == "minidebuginfo":
+                size, pieces = elfsplit.mini_debuginfo_stream(headers, f)
+                if size:
+                    extra.append((".gnu_debugdata", _xz(pieces, size), 1))
+
+            def write_out(o: BinaryIO) -> int:
+                elfsplit.write_stripped(split_plan, f, o, extra)
+                o.flush()
+                return os.fstat(o.fileno()).st_size
+
+            with out_dir(stage_root, stripped_out.parent) as dir_fd:
+                stripped_bytes = replace_at(dir_fd, stripped_out.name, write_out, mode)
+        return SplitResult(build_id, debuglink, crc, stripped_bytes, debug_bytes)
 
     return Deferred(src, strip_now) if defer_strip else strip_now()
 

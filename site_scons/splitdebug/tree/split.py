@@ -341,7 +341,7 @@ def _split_one(stage_root: StageRoot, policy: Policy, tools: rewrite.Tools, item
     with sources.mapped(c.path, smap, debugedit) as (src, names):
         res = rewrite.split_binary(src, c.path, debug_fs, policy=policy, kind=c.kind,
                                    debuglink=place.debuglink, tools=tools, write_debug=write_debug,
-                                   compress=compress, defer_strip=defer)
+                                   compress=compress, defer_strip=defer, stage_root=stage_root)
     return (c, place, res), names
 
 

@@ -12,7 +12,9 @@ import shutil
 import stat
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
 from .. import fs
 from ..errors import SplitDebugError
@@ -21,6 +23,7 @@ from ..policy import Policy
 
 # Every temporary name we create starts so; a run killed part-way leaves only such names behind.
 TEMP_PREFIX = ".splitdebug-"
+T = TypeVar("T")
 
 
 def install_file(src: Path, dest: Path, mode: int | None = None) -> None:
@@ -57,14 +60,17 @@ def install_symlink(stage: StageRoot, policy: Policy, link: Link) -> Path:
     if link.target.startswith("/") or resolved == ".." or resolved.startswith("../"):
         raise SplitDebugError(f"{link.path}: link target {link.target!r} leaves the staging root")
     fs = stage.fs_path(policy, link.path)
-    make_dir_inside(stage, fs.parent)
-    if fs.is_symlink() and os.readlink(fs) == link.target:
-        return fs
-    tmp = fs.parent / f"{TEMP_PREFIX}{os.getpid()}.{threading.get_ident()}-{fs.name}.sym"
-    with _quiet():
-        os.unlink(tmp)
-    os.symlink(link.target, tmp)
-    os.replace(tmp, fs)
+    dir_fd = open_dir_inside(stage, fs.parent)
+    try:
+        if _link_at(fs.name, dir_fd) == link.target:
+            return fs
+        tmp = f"{TEMP_PREFIX}{os.getpid()}.{threading.get_ident()}-{fs.name}.sym"
+        with _quiet():
+            os.unlink(tmp, dir_fd=dir_fd)
+        os.symlink(link.target, tmp, dir_fd=dir_fd)
+        os.replace(tmp, fs.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
     return fs
 
 
@@ -74,31 +80,28 @@ def make_dir_inside(stage: StageRoot, directory: Path) -> None:
     A staging tree may hold a symlinked `usr/lib/debug` or `.build-id` pointing anywhere; writing
     through it would modify files outside the package.
     """
+    os.close(open_dir_inside(stage, directory))
+
+
+DIR_MODE = 0o755  # explicit: a umask of 000 must not give world-writable directories
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_MAX_LINKS = 40  # as the kernel's ELOOP
+
+
+def open_dir_inside(stage: StageRoot, directory: Path) -> int:
+    """An fd of `directory` under its base (the debug dir or the root), made (0755) where missing.
+
+    Walked from the base one component at a time, each opened O_NOFOLLOW relative to its parent's
+    fd: a directory swapped for a symlink while we run cannot send the walk elsewhere. A symlink of
+    the tree is followed only as we resolve it ourselves, within the base. The caller closes the fd.
+    """
     bases = [b for b in (stage.debug_dir, stage.root) if b is not None]
     base = next((b for b in bases if directory == b or directory.is_relative_to(b)), None)
     if base is None:
         raise SplitDebugError(f"{directory}: not under the staging root")
     if not base.is_dir():
         base.mkdir(parents=True, exist_ok=True)  # the root itself is the user's choice
-    current = base
-    for part in directory.relative_to(base).parts:  # one lstat per level: this runs for every file
-        current = current / part
-        try:
-            mode = os.lstat(current).st_mode
-        except FileNotFoundError:
-            try:
-                current.mkdir(DIR_MODE)
-            except FileExistsError:  # another worker made it first: check what it is below
-                pass
-            mode = os.lstat(current).st_mode
-        if stat.S_ISLNK(mode):
-            if not inside(base, current):
-                raise SplitDebugError(f"{current}: a symlink that leads out of the staging root; not written through")
-        elif not stat.S_ISDIR(mode):
-            raise SplitDebugError(f"{current}: not a directory")
-
-
-DIR_MODE = 0o755  # explicit: a umask of 000 must not give world-writable directories
+    return _open_walk(base, list(directory.relative_to(base).parts), links_inside=True)
 
 
 def open_dir_nofollow(base: Path, rel: str) -> int:
@@ -107,27 +110,127 @@ def open_dir_nofollow(base: Path, rel: str) -> int:
     Relative to directory fds opened with O_NOFOLLOW, so nothing planted in the tree (a symlinked
     doc directory) can send a write elsewhere. The caller closes the fd.
     """
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
-    fd = os.open(base, flags)
+    parts = [p for p in rel.split("/") if p]
+    for part in parts:
+        if part in (".", ".."):
+            raise SplitDebugError(f"{base}/{rel}: '{part}' in a path we write")
+    return _open_walk(base, parts, links_inside=False)
+
+
+def _open_walk(base: Path, parts: list[str], *, links_inside: bool) -> int:
+    """Open base/parts component by component (O_NOFOLLOW, dir_fd), making what is missing.
+    links_inside: a symlink met on the way is resolved by us within base (else refused)."""
+    fd = os.open(base, _DIR_FLAGS)
+    done: list[str] = []
+    todo = list(parts)
+    links = 0
     try:
-        for part in [p for p in rel.split("/") if p]:
-            if part in (".", ".."):
-                raise SplitDebugError(f"{base}/{rel}: '{part}' in a path we write")
+        while todo:
+            part = todo.pop(0)
             try:
-                os.mkdir(part, DIR_MODE, dir_fd=fd)
-            except FileExistsError:
-                pass
-            try:
-                sub = os.open(part, flags, dir_fd=fd)
+                sub = _open_or_make(part, fd)
             except OSError as err:  # ELOOP, ENOTDIR: a symlink or a file where a directory goes
-                raise SplitDebugError(f"{base}/{rel}: {part!r} is not a directory of the tree "
-                                      f"({err.strerror}); not written through") from None
+                here = base.joinpath(*done, part)
+                link = _link_at(part, fd) if links_inside else None
+                if link is None:
+                    if links_inside:
+                        raise SplitDebugError(f"{here}: not a directory") from None
+                    raise SplitDebugError(f"{base}/{'/'.join(parts)}: {part!r} is not a directory of the tree "
+                                          f"({err.strerror}); not written through") from None
+                resolved = _resolve_within(base, done, link)
+                links += 1
+                if resolved is None or links > _MAX_LINKS:
+                    raise SplitDebugError(f"{here}: a symlink that leads out of the staging root; "
+                                          "not written through") from None
+                os.close(fd)  # start again from the base along the resolved path
+                fd = -1
+                fd = os.open(base, _DIR_FLAGS)
+                done, todo = [], resolved + todo
+                continue
             os.close(fd)
             fd = sub
+            done.append(part)
     except BaseException:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
         raise
     return fd
+
+
+def _open_or_make(name: str, dir_fd: int) -> int:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        try:
+            os.mkdir(name, DIR_MODE, dir_fd=dir_fd)
+        except FileExistsError:  # another worker made it first (or a symlink is there: refused next)
+            pass
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _link_at(name: str, dir_fd: int) -> str | None:
+    """The target of the symlink `name` in dir_fd, None when it is not one."""
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return None
+
+
+def _resolve_within(base: Path, done: list[str], target: str) -> list[str] | None:
+    """The components, from base, that a symlink at base/done/… with `target` names; None when
+    they leave base (an absolute target counts only when it names a path under base)."""
+    if target.startswith("/"):
+        if not Path(target).is_relative_to(base):
+            return None
+        joined = Path(target).relative_to(base).as_posix()
+    else:
+        joined = "/".join([*done, target])
+    out: list[str] = []
+    for part in joined.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not out:
+                return None
+            out.pop()
+        else:
+            out.append(part)
+    return out
+
+
+def replace_at(dir_fd: int, name: str | None, write: Callable[[BinaryIO], T], mode: int) -> T:
+    """Write a new temporary file in dir_fd with `write`, give it `mode` and rename it over `name`
+    (None: the file is only measured, then removed); what `write` returned.
+
+    The temporary is created O_CREAT|O_EXCL|O_NOFOLLOW and renamed within the same directory fd:
+    no path is looked up again, so a directory swapped meanwhile cannot redirect the write.
+    """
+    fd, tmp = _new_temp(dir_fd)
+    try:
+        with os.fdopen(fd, "w+b") as out:
+            result = write(out)
+            os.fchmod(out.fileno(), mode)  # whatever the umask
+        if name is not None:
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            return result
+    except BaseException:
+        with _quiet():
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
+    with _quiet():
+        os.unlink(tmp, dir_fd=dir_fd)
+    return result
+
+
+def _new_temp(dir_fd: int) -> tuple[int, str]:
+    for _ in range(100):
+        name = f"{TEMP_PREFIX}{os.urandom(6).hex()}"
+        try:
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            return os.open(name, flags, 0o600, dir_fd=dir_fd), name
+        except FileExistsError:
+            continue
+    raise SplitDebugError("no free temporary name")  # 100 collisions of 48 random bits
 
 
 def write_new_file(dir_fd: int, name: str, data: bytes, mode: int, where: Path) -> bool:
