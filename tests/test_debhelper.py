@@ -252,6 +252,25 @@ def test_own_packages_are_lintian_clean(own_debs: Path) -> None:
     assert [line for line in proc.stdout.splitlines() if line[:2] in ("E:", "W:", "I:")] == []
 
 
+def build_yaml_by_sequence_dependency(work: Path, env: dict[str, str], stock: Build, *args: str) -> None:
+    """libyaml with `Build-Depends: dh-sequence-splitdebug` and debian/rules untouched (how an installed
+    dh-splitdebug is used), built with `env`: dh must run dh_splitdebug, and the lists equal stock's."""
+    shutil.copytree(corpus_source("libyaml"), work / "src", symlinks=True)
+    control = work / "src/debian/control"
+    text, n = re.subn(r"^Build-Depends:", "Build-Depends: dh-sequence-splitdebug,", control.read_text(),
+                      count=1, flags=re.M)
+    assert n == 1
+    control.write_text(text)
+    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B", *args], cwd=work / "src", env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "dh_splitdebug -a" in proc.stdout
+    built = Build(work, work / "src").debs()
+    assert set(built) == {"libyaml-0-2", "libyaml-0-2-dbgsym", "libyaml-dev"}
+    for name in built:
+        assert listing(built[name]) == listing(stock.debs()[name]), name
+
+
 def test_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: Build, tmp_path: Path) -> None:
     """The two .debs unpacked into a root, the system python3, a clean environment and a directory
     outside the checkout: `Build-Depends: dh-sequence-splitdebug` (what dh-splitdebug Provides), with
@@ -266,21 +285,7 @@ def test_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stock: B
     where = subprocess.run(["python3", "-c", "import splitdebug; print(splitdebug.__file__)"], cwd=tmp_path,
                            env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(str(root / "usr/lib/python3/dist-packages/")), where
-    work = tmp_path / "build"
-    shutil.copytree(corpus_source("libyaml"), work / "src", symlinks=True)
-    control = work / "src/debian/control"
-    text, n = re.subn(r"^Build-Depends:", "Build-Depends: dh-sequence-splitdebug,", control.read_text(),
-                      count=1, flags=re.M)
-    assert n == 1
-    control.write_text(text)
-    proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B", "-d"], cwd=work / "src", env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "dh_splitdebug -a" in proc.stdout
-    ours = Build(work, work / "src").debs()
-    assert set(ours) == {"libyaml-0-2", "libyaml-0-2-dbgsym", "libyaml-dev"}
-    for name in ours:
-        assert listing(ours[name]) == listing(yaml_stock.debs()[name]), name
+    build_yaml_by_sequence_dependency(tmp_path / "build", env, yaml_stock, "-d")
 
 
 def test_own_packages_install_with_apt(own_debs: Path) -> None:
@@ -317,21 +322,7 @@ def test_apt_installed_packages_build_with_no_checkout(own_debs: Path, yaml_stoc
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr
         assert installed(*ours) == list(ours)
         assert shutil.which("dh_splitdebug", path=CLEAN_PATH) == "/usr/bin/dh_splitdebug"
-        work = tmp_path / "build"
-        shutil.copytree(corpus_source("libyaml"), work / "src", symlinks=True)
-        control = work / "src/debian/control"
-        text, n = re.subn(r"^Build-Depends:", "Build-Depends: dh-sequence-splitdebug,", control.read_text(),
-                          count=1, flags=re.M)
-        assert n == 1
-        control.write_text(text)
-        proc = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-B"], cwd=work / "src", env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        assert proc.returncode == 0, proc.stdout[-3000:]
-        assert "dh_splitdebug -a" in proc.stdout
-        built = Build(work, work / "src").debs()
-        assert set(built) == {"libyaml-0-2", "libyaml-0-2-dbgsym", "libyaml-dev"}
-        for name in built:
-            assert listing(built[name]) == listing(yaml_stock.debs()[name]), name
+        build_yaml_by_sequence_dependency(tmp_path / "build", env, yaml_stock)
     finally:
         subprocess.run(["apt-get", "purge", "-y", "-q", *installed(*ours)], env=env, capture_output=True)
     assert installed(*ours) == []
