@@ -645,13 +645,13 @@ def test_build_id_link_with_another_name(good: dict[str, Good], tmp_path: Path) 
     root = broken(good, "redhat", tmp_path)
     other = "ef" * 20
     wrong = f"/usr/lib/.build-id/{other[:2]}/{other[2:]}"
-    fs(root, wrong).parent.mkdir(parents=True)
+    fs(root, wrong).parent.mkdir(parents=True, exist_ok=True)  # a real build-id may start with "ef"
     os.symlink("../../../../usr/bin/prog", fs(root, wrong))
     assert_fails_with(root, "redhat", {("SD505", wrong)})
     debian = broken(good, "debian", tmp_path / "d")
     dbg = debug_image(debian, "debian", LIB)
     moved = f"/usr/lib/debug/.build-id/{other[:2]}/{other[2:]}.debug"
-    fs(debian, moved).parent.mkdir(parents=True)
+    fs(debian, moved).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(fs(debian, dbg), fs(debian, moved))
     doc = assert_fails_with(debian, "debian", {("SD505", moved)}, allowed=frozenset({"SD203"}))
     assert {f["severity"] for f in doc["findings"] if f["path"] == moved} >= {"error"}
