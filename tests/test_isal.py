@@ -177,7 +177,7 @@ def test_the_tree_pass_decompresses_in_process(trees: dict[str, Path], tmp_path:
     for ours in debug_files(trees["isal-nodwz"]):
         mine, theirs = tmp_path / f"{ours.stem}.mine", tmp_path / f"{ours.stem}.objcopy"
         shutil.copy(ours, mine)
-        rewrite.recompress_debug(mine, "none", rewrite.Tools("false", "false", "false", "builtin"))  # no tool runs
+        rewrite.recompress_debug(mine, "none", rewrite.Tools(objcopy="false", strip="false", eu_strip="false", eu_elfcompress="false"))  # no tool runs
         subprocess.run(["objcopy", "--decompress-debug-sections", str(ours), str(theirs)], check=True)
         assert sections(mine) == sections(theirs) and not any(c for _, c in sections(mine).values())
         lint = subprocess.run(["eu-elflint", "--gnu-ld", "-d", str(mine)], capture_output=True, text=True)

@@ -48,6 +48,17 @@ def test_failing_tool_fails_one_file_only(tmp_path: Path, policy: str, tool: str
     assert not [p for p in tree.root.rglob(".splitdebug-*")]
 
 
+@pytest.mark.parametrize("var, value, said", [("OBJCOPY", "", 'OBJCOPY=""'), ("EU_STRIP", "", 'EU_STRIP=""'),
+                                              ("EU_ELFCOMPRESS", "no-such-elfcompress", "no-such-elfcompress")])
+def test_missing_tool_is_named(tmp_path: Path, var: str, value: str, said: str) -> None:
+    """A tool set to nothing or to a program not found stops the run, named as it was given."""
+    tree = make_tree(tmp_path / "root")
+    env = {**env_with_package(), var: value}
+    proc = run_cli("split", *REDHAT, tree.root, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr  # 2: nothing was tried
+    assert proc.stderr.strip().endswith(f"needed tools not found: {said}"), proc.stderr
+
+
 def _tree_of_many(root: Path, count: int) -> None:
     """`count` distinct programs, each installed again under 9 more names with a build-id of its
     own (the note's bytes changed): enough files that an in-process split is still running when

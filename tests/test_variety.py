@@ -23,14 +23,7 @@ from test_toolchains import ENGINES, POLICIES, debug_file_of, elflint_messages, 
 from variety_corpus import KINDS, Kind, make, missing_tools, run
 
 # Known failures, each a bug to fix: strict xfail, so that a fix shows up as XPASS.
-KNOWN = {
-    ("static", "redhat", "tools"): "eu-strip keeps the .symtab a static executable's .rela.plt links (SD102), "
-                                   "and the minidebuginfo made from its debug file, which then has no "
-                                   ".symtab, is an empty xz stream (SD105)",
-    ("mold", "redhat", "tools"): "objcopy --compress-debug-sections over eu-strip's debug file moves mold's "
-                                 "note segment off its alignment (eu-elflint: 'file offset and virtual "
-                                 "address not module of alignment')",
-}
+KNOWN: dict[tuple[str, str, str], str] = {}
 
 
 def param(kind: str, policy: str, engine: str) -> object:

@@ -143,7 +143,8 @@ KINDS: dict[str, Kind] = {
     # other linkers and compilers
     "gold": Kind(flags=("-fuse-ld=gold",)),
     "gold-static": Kind(flags=("-fuse-ld=gold", "-static"), full=True),
-    "mold": Kind(flags=("-fuse-ld=mold",)),
+    # objcopy's compression of eu-strip's debug file moved mold's note segment off its alignment
+    "mold": Kind(flags=("-fuse-ld=mold",), quick=("redhat", "tools")),
     "mold-static": Kind(flags=("-fuse-ld=mold", "-static"), full=True),
     "clang-lld": Kind(cc="clang", flags=("-fuse-ld=lld",)),
     "clang-lld-static": Kind(cc="clang", flags=("-fuse-ld=lld", "-static"), full=True),

@@ -13,7 +13,7 @@ import os
 import struct
 from collections import Counter
 
-from .read import SHF_INFO_LINK, SHT_REL, SHT_RELA, Headers, read_headers
+from .read import SHF_INFO_LINK, SHT_REL, SHT_RELA, SHT_SYMTAB, Headers, read_headers
 
 
 def _unique(h: Headers) -> dict[str, int]:
@@ -49,15 +49,28 @@ def relinked(src: Headers, out: Headers) -> dict[int, tuple[int, int]]:
 def relink_like(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
     """Rewrite, in place, the section links of `out` (a file of ours, written by the tools from `src`)
     that name other sections than `src`'s do; the number of sections changed."""
-    src_h, out_h = read_headers(src), read_headers(out)
-    changes = relinked(src_h, out_h)
+    out_h = read_headers(out)
+    changes = relinked(read_headers(src), out_h)
+    write_links(out, out_h, changes)
+    return len(changes)
+
+
+def symtab_unlinked(h: Headers) -> dict[int, tuple[int, int]]:
+    """{index: (0, sh_info)} of the loaded sections that link the .symtab (a static executable's
+    .rela.plt): eu-strip keeps a .symtab a loaded section links, in the shipped binary and out of
+    the debug file. objcopy writes 0 there, and so does the in-process split."""
+    symtab = {s.ndx for s in h.sections if s.type == SHT_SYMTAB}
+    return {s.ndx: (0, s.info) for s in h.sections if s.allocated and s.link in symtab}
+
+
+def write_links(path: str | os.PathLike[str], h: Headers, changes: dict[int, tuple[int, int]]) -> None:
+    """Write (sh_link, sh_info) of the sections in `changes`, in place, into `path` (headers `h`)."""
     if not changes:
-        return 0
-    bo = out_h.byte_order
-    shoff = struct.unpack_from(bo + ("Q" if out_h.is64 else "I"), out_h.ehdr, 0x28 if out_h.is64 else 0x20)[0]
-    entsize, link_at = (64, 40) if out_h.is64 else (40, 24)
-    with open(out, "r+b") as f:
+        return
+    bo = h.byte_order
+    shoff = struct.unpack_from(bo + ("Q" if h.is64 else "I"), h.ehdr, 0x28 if h.is64 else 0x20)[0]
+    entsize, link_at = (64, 40) if h.is64 else (40, 24)
+    with open(path, "r+b") as f:
         for ndx, (link, info) in sorted(changes.items()):
             f.seek(shoff + ndx * entsize + link_at)
             f.write(struct.pack(bo + "II", link, info))
-    return len(changes)

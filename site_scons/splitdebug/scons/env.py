@@ -51,8 +51,9 @@ def env_package(env: Any) -> PackageInfo:
 
 
 def env_tools(env: Any) -> Tools:
-    """$OBJCOPY, $STRIP, $EU_STRIP and $SPLITDEBUG_ENGINE (builtin: in-process where it can)."""
+    """$OBJCOPY, $STRIP, $EU_STRIP, $EU_ELFCOMPRESS and $SPLITDEBUG_ENGINE (builtin: in-process where it can)."""
     engine = env.subst("$SPLITDEBUG_ENGINE") or "builtin"
     if engine not in ENGINES:
         raise user_error(f"SPLITDEBUG_ENGINE={engine}: expected one of {', '.join(ENGINES)}")
-    return Tools(env.subst("$OBJCOPY"), env.subst("$STRIP"), env.subst("$EU_STRIP"), engine)
+    return Tools(objcopy=env.subst("$OBJCOPY"), strip=env.subst("$STRIP"), eu_strip=env.subst("$EU_STRIP"),
+                 eu_elfcompress=env.subst("$EU_ELFCOMPRESS"), engine=engine)

@@ -38,7 +38,7 @@ from ..policy import Policy
 
 LINK_VARS = ("LINKCOM", "SHLINKCOM", "LDMODULECOM")
 EMITTERS = ("PROGEMITTER", "SHLIBEMITTER", "LDMODULEEMITTER")
-SPLIT_VARS = ["SPLITDEBUG_POLICY", "SPLITDEBUG_ENGINE", "OBJCOPY", "STRIP", "EU_STRIP"] + PACKAGE_VARS
+SPLIT_VARS = ["SPLITDEBUG_POLICY", "SPLITDEBUG_ENGINE", "OBJCOPY", "STRIP", "EU_STRIP", "EU_ELFCOMPRESS"] + PACKAGE_VARS
 
 
 def exists(env: Any) -> Any:
@@ -46,7 +46,8 @@ def exists(env: Any) -> Any:
 
 
 def generate(env: Any) -> None:
-    for var, default in (("OBJCOPY", "objcopy"), ("STRIP", "strip"), ("EU_STRIP", "eu-strip")):
+    for var, default in (("OBJCOPY", "objcopy"), ("STRIP", "strip"), ("EU_STRIP", "eu-strip"),
+                         ("EU_ELFCOMPRESS", "eu-elfcompress")):
         if var not in env:
             env[var] = env.Detect(default) or default
     env.SetDefault(

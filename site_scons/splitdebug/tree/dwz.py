@@ -93,7 +93,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             to_decompress.append(primary)
         if info.section(".debug_info") is not None:
             eligible.append(primary)
-    _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools), to_decompress)
+    elfutils = policy.tool == "elfutils"
+    _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools, elfutils=elfutils), to_decompress)
     report.files = len(eligible)
     to_compress = [p for p in groups if p not in compressed_before]
     # In shipped-binary order, so that a group holds neighbours (one program's libraries), which
@@ -128,7 +129,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
         # Largest first (the multifile is one of them): no big file left to compress alone at the end.
         to_compress.sort(key=lambda path: -path.stat().st_size)
         _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
-                                                             policy.compress_level, policy.zlib_encoder), to_compress)
+                                                             policy.compress_level, policy.zlib_encoder,
+                                                             elfutils=elfutils), to_compress)
     for primary, aliases in groups.items():
         for alias in aliases:
             if not os.path.samefile(primary, alias):

@@ -23,32 +23,38 @@ from typing import BinaryIO
 
 from ..elf import read as elfread
 from ..elf import write as elfsplit
-from ..elf.relink import relink_like
+from ..elf.relink import relink_like, symtab_unlinked, write_links
 from ..errors import SplitDebugError, ToolError
 from ..policy import Policy
 from ..layout import StageRoot
 from .stage import TEMP_PREFIX, open_dir_inside, replace_at
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tools:
     """External programs; each overridable like Meson does (OBJCOPY=… in the environment)."""
 
     objcopy: str = "objcopy"
     strip: str = "strip"
     eu_strip: str = "eu-strip"
+    eu_elfcompress: str = "eu-elfcompress"
     # "builtin": split in-process where elfsplit can, the tools elsewhere; "tools": always the tools.
     engine: str = "builtin"
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Tools:
         env = os.environ if environ is None else environ
-        return cls(env.get("OBJCOPY", "objcopy"), env.get("STRIP", "strip"), env.get("EU_STRIP", "eu-strip"),
-                   engine_from(env))
+        return cls(objcopy=env.get("OBJCOPY", "objcopy"), strip=env.get("STRIP", "strip"),
+                   eu_strip=env.get("EU_STRIP", "eu-strip"), eu_elfcompress=env.get("EU_ELFCOMPRESS", "eu-elfcompress"),
+                   engine=engine_from(env))
 
     def missing(self, policy: Policy) -> list[str]:
-        need = [self.objcopy] + ([self.eu_strip] if policy.tool == "elfutils" else [])
-        return [t for t in need if shutil.which(t) is None]
+        """The tools the policy needs that are not found, each named as it was asked for (an empty
+        setting, OBJCOPY="", by its variable)."""
+        need = [("OBJCOPY", self.objcopy)]
+        if policy.tool == "elfutils":
+            need += [("EU_STRIP", self.eu_strip), ("EU_ELFCOMPRESS", self.eu_elfcompress)]
+        return [tool or f'{var}=""' for var, tool in need if not tool or shutil.which(tool) is None]
 
 
 ENGINES = ("builtin", "tools")
@@ -197,13 +203,12 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
             run([tools.objcopy, *flags, "--remove-section=.gnu_debuglink", f"--add-gnu-debuglink={dbg}",
                  str(src), str(out)], src)
         else:
-            run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out), str(src)], src)
+            run([tools.eu_strip, *flags, "-f", str(dbg), "-F", debuglink, "-o", str(out),
+                 str(_without_symtab_links(src, tmp))], src)
             if own_level:
                 recompress_debug(dbg, "zlib", tools, policy.compress_level, policy.zlib_encoder)
-            elif compression != "none":
-                run([tools.objcopy, f"--compress-debug-sections={compression}", str(dbg)], dbg)
-            elif decompress:
-                run([tools.objcopy, "--decompress-debug-sections", str(dbg)], dbg)
+            elif compression != "none" or decompress:
+                _tools_compress(dbg, None, compression, tools, elfutils=True)
             relink_like(src, dbg)
             # eu-strip wrote the CRC of the file before compression; what gdb checks is the final one.
             set_debuglink_crc(out, elfread.crc32_file(dbg))
@@ -217,6 +222,37 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
             commit(dbg, debug_out, policy.debug_file_mode)
         commit(out, stripped_out, mode)
     return result
+
+
+def _tools_compress(src: Path, out: Path | None, compression: str, tools: Tools, elfutils: bool) -> None:
+    """Set the debug sections of `src` to `compression` ("none" decompresses) with the tools, into
+    `out` (None: in place). Under an elfutils policy with eu-elfcompress: objcopy rewrites the
+    layout and can move a note segment off its alignment (mold's). elfutils 0.188 neither reads nor
+    writes zstd, which stays objcopy's."""
+    dest = [] if out is None else [str(out)]
+    if elfutils and compression != "zstd" and elfsplit.ELFCOMPRESS_ZSTD not in _debug_compression(src):
+        with open(src, "rb") as f:
+            abi = f.read(16)[7:9]  # EI_OSABI, EI_ABIVERSION: eu-elfcompress 0.188 writes them as 0
+        run([tools.eu_elfcompress, "-q", "-t", compression, *(["-o", *dest] if dest else []), str(src)], src)
+        with open(out or src, "r+b") as f:
+            f.seek(7)
+            f.write(abi)
+    else:
+        flag = "--decompress-debug-sections" if compression == "none" else f"--compress-debug-sections={compression}"
+        run([tools.objcopy, flag, str(src), *dest], src)
+
+
+def _without_symtab_links(src: Path, tmp: Path) -> Path:
+    """`src`, or a copy of it in `tmp` whose loaded sections no longer link the .symtab: otherwise
+    eu-strip ships a static executable's whole .symtab and its debug file has none (no minidebuginfo)."""
+    headers = elfread.read_headers(src)
+    changes = symtab_unlinked(headers)
+    if not changes:
+        return src
+    copy = tmp / "input"
+    shutil.copyfile(src, copy)
+    write_links(copy, headers, changes)
+    return copy
 
 
 def _debug_compression(path: Path) -> set[int]:
@@ -381,8 +417,10 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
 
 
-def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6, encoder: str = "zlib") -> None:
+def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6, encoder: str = "zlib",
+                     elfutils: bool = False) -> None:
     """Set a debug file's section compression (`none` decompresses), atomically, keeping its mode.
+    (`elfutils`: under an elfutils policy the tools' way is eu-elfcompress.)
 
     The tree-level passes use it: dwz needs uncompressed input, the policy wants the result compressed.
     """
@@ -410,8 +448,7 @@ def recompress_debug(path: Path, compression: str, tools: Tools, level: int = 6,
         finally:
             tmp_file.unlink(missing_ok=True)
         return
-    flag = "--decompress-debug-sections" if compression == "none" else f"--compress-debug-sections={compression}"
     with scratch_dir(path.parent) as tmp:
         out = tmp / path.name
-        run([tools.objcopy, flag, str(path), str(out)], path)
+        _tools_compress(path, out, compression, tools, elfutils)
         commit(out, path, mode)

@@ -122,8 +122,8 @@ def _classify(stage_root: StageRoot, policy: Policy, path: Path, scan: Scan) -> 
         scan.skipped.append((path, "already stripped"))
         return None
     if not info.has_debug and info.section(".gnu_debuglink") is not None:
-        # Split once already, keeping its .symtab (eu-strip keeps the one a static executable's
-        # .rela.plt links; -g policies keep it): splitting again would replace its debug file.
+        # Split once already, keeping its .symtab (-g policies keep it; so did eu-strip for a static
+        # executable's .rela.plt before rewrite unlinked it): splitting again would replace its debug file.
         scan.skipped.append((path, "already split (a .gnu_debuglink and no debug sections)"))
         return None
     if policy.strip.for_kind(kind) is None:
