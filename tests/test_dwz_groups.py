@@ -254,3 +254,38 @@ def test_dwz_max_dies_leaves_a_bigger_file_as_it_is(tmp_path: Path, limit: int) 
         assert all(s.flags & 0x800 for p in debug for s in elfread.read_headers(p).sections if s.name == ".debug_info")
     assert (root / "usr/lib/debug/.dwz").exists() == (limit == 800000)
     gdb_reads_lines_and_types(progs, root / "usr/lib/debug")
+
+
+
+def test_each_group_compressed_as_its_dwz_ends_same_bytes_at_any_jobs(tmp_path: Path) -> None:
+    """A group's files are compressed while the other groups' dwz runs (dwz.run_dwz): every debug file
+    and multifile still ends with its .debug_info compressed (readelf's C flag), CRCs right (check),
+    and the tree is byte for byte the one -j1 makes (one thing at a time, no overlap). Each program
+    has DWARF of its own (types only it declares), which dwz leaves in its file, worth compressing."""
+    policy = tmp_path / "debian-small.yaml"
+    text = (REPO / "configs/debian.yaml").read_text()
+    policy.write_text(text.replace("\ndwz_multifile_mib: 128\n", "\ndwz_multifile_mib: 1\n"))
+    progs = build_tree(tmp_path / "src", tmp_path / "src-root")
+    for n, prog in enumerate(progs):
+        own = "\n".join(f"struct own{n}_{i} {{ int a; char *name_{i}; double w_{n}_{i}; }};" for i in range(400))
+        (tmp_path / "src" / f"p{n}.c").write_text(f'#include "types.h"\n{own}\n'
+                                                f'int main(void) {{ struct s_{n} x = {{0}}; return x.a_{n}; }}\n')
+        subprocess.run(["gcc", "-g", "-O1", "-fno-eliminate-unused-debug-types", "-Wl,--build-id",
+                        "-o", str(prog), f"p{n}.c"], cwd=tmp_path / "src", check=True)
+    trees = {}
+    for jobs in ("1", "2"):
+        root = tmp_path / f"root-j{jobs}"
+        subprocess.run(["cp", "-a", str(tmp_path / "src-root"), str(root)], check=True)
+        proc = run_cli("split", "--policy", policy, "--package", NAME, "--jobs", jobs, root)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        trees[jobs] = {p.relative_to(root).as_posix(): (p.read_bytes() if not p.is_symlink() else str(p.readlink()))
+                       for p in sorted(root.rglob("*")) if p.is_file() or p.is_symlink()}
+        debug_files = [p for p in (root / "usr/lib/debug").rglob("*.debug") if p.is_file() and not p.is_symlink()]
+        assert len(debug_files) == PROGRAMS + 3  # and the three groups' multifiles
+        for debug in debug_files:
+            sections = subprocess.run(["readelf", "-SW", str(debug)], capture_output=True, text=True).stdout
+            row = next(line for line in sections.splitlines() if " .debug_info " in line)
+            assert re.search(r"\bC\b", row.split(".debug_info", 1)[1]), (debug, row)
+        check = run_cli("check", "--policy", policy, "--package", NAME, root)
+        assert check.returncode == 0, check.stdout + check.stderr
+    assert trees["1"] == trees["2"]

@@ -82,7 +82,11 @@ def tree_pass_action(target: list[Any], source: list[Any], env: Any) -> int:
             if path.is_file() and not path.is_symlink():
                 path.unlink()
         pairs = dwz.shipped_pairs(root, policy, pkg)
-        report = dwz.run_dwz(root, policy, pkg, pairs, tools, compressed_are_pending=True) if pairs else None
+        # The pass is the build's last step, alone: it takes scons -j's cores (dwz groups at once,
+        # (de)compression in threads); the bytes do not depend on it.
+        jobs = max(1, int(SCons.Script.GetOption("num_jobs") or 1))
+        report = dwz.run_dwz(root, policy, pkg, pairs, tools, jobs=jobs, compressed_are_pending=True) \
+            if pairs else None
     except (SplitDebugError, OSError) as err:
         raise SCons.Errors.BuildError(node=target[0], errstr=str(err), exitstatus=2) from None
     digests = {str(debug.relative_to(root.root)) if debug.is_relative_to(root.root) else str(debug):

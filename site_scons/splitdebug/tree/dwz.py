@@ -19,7 +19,7 @@ import stat
 import subprocess
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -107,30 +107,29 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     # whatever -j is. Each dwz gets the cores the others leave (its -j parallelises its first phase).
     multifiles = [_multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None for batch in batches]
     at_once = max(1, min(jobs, len(batches)))
-    outcomes = _map(at_once, lambda i: _dwz(tool, policy, batches[i], multifiles[i], max(1, jobs // at_once)),
-                    list(range(len(batches))))
-    for batch, multifile, warning in zip(batches, multifiles, outcomes, strict=True):
-        if warning is not None:
-            report.warnings.append(warning)
-        if multifile is not None:
-            image, fs = multifile
-            if (_chmod_regular(fs, MULTIFILE_MODE) and os.path.getsize(fs)
-                    and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in batch)):
-                report.multifiles.append(image)
-                to_compress.append(fs)
-            else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
-                fs.unlink(missing_ok=True)
-                stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
-    # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
-    # those are one file with several names, compressed once.
-    copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)
-    to_compress = [p for p in to_compress if p not in copy_of]
-    if policy.compress_debug_sections != "none":
-        # Largest first (the multifile is one of them): no big file left to compress alone at the end.
-        to_compress.sort(key=lambda path: -path.stat().st_size)
-        _each(jobs, lambda path: rewrite.recompress_debug(path, policy.compress_debug_sections, tools,
-                                                             policy.compress_level, policy.zlib_encoder,
-                                                             elfutils=elfutils), to_compress)
+    compressing = policy.compress_debug_sections != "none"
+
+    def compress(path: Path) -> None:
+        rewrite.recompress_debug(path, policy.compress_debug_sections, tools, policy.compress_level,
+                                 policy.zlib_encoder, elfutils=elfutils)
+
+    # Largest first throughout: no big file left to compress alone at the end.
+    with _Overlap(jobs if compressing else 0, compress) as squeeze:
+        def group(i: int) -> str | None:
+            warning = _dwz(tool, policy, batches[i], multifiles[i], max(1, jobs // at_once))
+            # A group's files are final once its dwz is done: compressed while the other groups' dwz
+            # runs, not after the slowest one.
+            squeeze.submit(sorted(batches[i], key=lambda path: -path.stat().st_size))
+            return warning
+
+        outcomes = _map(at_once, group, list(range(len(batches))))
+        in_batches = {p for batch in batches for p in batch}
+        to_compress = [p for p in to_compress if p not in in_batches]
+        to_compress += _multifile_outcomes(stage_root, policy, report, batches, multifiles, outcomes)
+        # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
+        # those are one file with several names, compressed once.
+        copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)
+        squeeze.submit(sorted((p for p in to_compress if p not in copy_of), key=lambda path: -path.stat().st_size))
     for primary, aliases in groups.items():
         for alias in aliases:
             if not os.path.samefile(primary, alias):
@@ -214,6 +213,53 @@ def _map(jobs: int, work: Callable[[T], R], items: list[T]) -> list[R]:
 def _each(jobs: int, work: Callable[[Path], None], paths: list[Path]) -> None:
     """work(path) for every path, `jobs` at a time (the work is in external tools)."""
     _map(jobs, work, paths)
+
+
+class _Overlap:
+    """work(path) for paths submitted from any thread, `jobs` at a time, while the submitters go on;
+    leaving the block waits for all of it and re-raises the first failure. jobs 1: at once, in the
+    submitter's thread (-j1 runs one thing at a time); 0: nothing is done."""
+
+    def __init__(self, jobs: int, work: Callable[[Path], None]) -> None:
+        self.jobs, self.work = jobs, work
+        self.pool = ThreadPoolExecutor(max_workers=jobs) if jobs > 1 else None
+        self.futures: list[Future[None]] = []
+
+    def __enter__(self) -> _Overlap:
+        return self
+
+    def submit(self, paths: list[Path]) -> None:
+        if self.pool is None:
+            for path in paths if self.jobs else []:
+                self.work(path)
+        else:
+            self.futures += [self.pool.submit(self.work, path) for path in paths]
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            for fut in self.futures if exc_type is None else []:  # else the block's own error goes up
+                fut.result()
+
+
+def _multifile_outcomes(stage_root: StageRoot, policy: Policy, report: DwzReport, batches: list[list[Path]],
+                        multifiles: list[tuple[str, Path] | None], warnings: list[str | None]) -> list[Path]:
+    """Each group's dwz warning into the report; its multifile kept (and returned, to be compressed)
+    when a file of the group refers to it, else removed."""
+    kept = []
+    for batch, multifile, warning in zip(batches, multifiles, warnings, strict=True):
+        if warning is not None:
+            report.warnings.append(warning)
+        if multifile is not None:
+            image, fs = multifile
+            if (_chmod_regular(fs, MULTIFILE_MODE) and os.path.getsize(fs)
+                    and any(elfread.read_elf(p).section(".gnu_debugaltlink") for p in batch)):
+                report.multifiles.append(image)
+                kept.append(fs)
+            else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
+                fs.unlink(missing_ok=True)
+                stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
+    return kept
 
 
 def fix_crcs(pairs: Iterable[tuple[Path, Path]]) -> int:
