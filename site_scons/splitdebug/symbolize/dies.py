@@ -181,7 +181,9 @@ class DieReader:
         self._tables: dict[tuple[int, int, int, bool], AbbrevTable] = {}
         self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
-        self._names: dict[int, tuple[str, bool]] = {}
+        # name() of a DIE that has no name of its own, by (in the multifile, offset) of the DIE it
+        # refers to: every inlined copy of a function asks for the same one
+        self._names: dict[tuple[bool, int], tuple[str, bool]] = {}
 
     def _unit_headers(self) -> Iterator[Unit]:
         """Every unit header of .debug_info (DWARF 2-5), read with byte arithmetic."""
@@ -341,6 +343,16 @@ class DieReader:
 
     def name(self, offset: int, attrs: Attrs) -> tuple[str, bool]:
         """(name, is a linkage name), following abstract_origin and specification (libdw's integrate)."""
+        ref = attrs.get(AT_ABSTRACT_ORIGIN) or attrs.get(AT_SPECIFICATION)
+        if ref is None or AT_NAME in attrs or AT_LINKAGE_NAME in attrs or AT_MIPS_LINKAGE_NAME in attrs:
+            return self._name(attrs)
+        key = (ref[0] == 0x1F20, ref[1])
+        found = self._names.get(key)
+        if found is None:
+            found = self._names[key] = self._name(attrs)
+        return found
+
+    def _name(self, attrs: Attrs) -> tuple[str, bool]:
         chain: list[tuple[DieReader, Attrs]] = [(self, attrs)]
         reader: DieReader = self
         for _ in range(16):
