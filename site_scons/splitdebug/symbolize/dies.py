@@ -88,8 +88,12 @@ class AbbrevTable(dict[int, Abbrev]):
         skip: Skip = [0]
         sibling = False
         while True:
-            attr, at = _uleb(data, at)
-            form, at = _uleb(data, at)
+            attr, form = data[at], data[at + 1]  # one byte each, nearly always
+            if attr < 0x80 and form < 0x80:
+                at += 2
+            else:
+                attr, at = _uleb(data, at)
+                form, at = _uleb(data, at)
             if attr == 0 and form == 0:
                 break
             sibling = sibling or attr == AT_SIBLING

@@ -71,6 +71,8 @@ def read_sections(image: Image) -> DwarfSections:
 
 def in_code(code: list[tuple[int, int]], lo: int) -> bool:
     """Discarded functions keep address 0 or a tombstone, outside every executable segment."""
+    if len(code) == 1:  # most files: no generator for each of their scopes' ranges
+        return code[0][0] <= lo < code[0][1]
     return not code or any(a <= lo < b for a, b in code)
 
 
