@@ -1,5 +1,6 @@
-"""A log read ahead has its modules' indexes filled on every core (symbolize/parallel.py): the answers
-and the warnings are those of the line-by-line run, whichever process read a module."""
+"""The cold path's shortcuts answer as the long way does: a log read ahead has its modules' indexes
+filled on every core (symbolize/parallel.py), and a unit's functions are decoded one by one when an
+address falls in them, also from a cached index (units.CuFiller)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 
 from splitdebug.elf.read import read_elf
 from splitdebug.symbolize import Options, symbolize_lines
+from splitdebug.symbolize import cache
 from splitdebug.symbolize.parallel import share
-from symbolize_helpers import code_addresses
+from symbolize_helpers import code_addresses, eu_addr2line, ours
 from test_symbolize import (Compared, Crash, cache_env, compared, corrupt_section, crash, crash_tree,  # noqa: F401 (fixtures)
-                            run_crash, symbolize_cli)
+                            function_vaddr, run_crash, symbolize_cli)
 
 
 def test_share_runs_each_task_once_here_and_in_a_child(tmp_path: Path) -> None:
@@ -74,3 +76,26 @@ def test_a_corrupt_debug_file_read_ahead_is_still_one_warning(crash: Crash, tmp_
     assert from_file.returncode == 0, from_file.stderr
     assert len(from_file.stderr.splitlines()) == 1, from_file.stderr
     assert (from_file.stdout, from_file.stderr) == (piped.stdout, piped.stderr)
+
+
+def test_functions_are_decoded_when_asked_and_later_from_the_cache(compared: Compared,  # noqa: F811
+                                                                    tmp_path: Path) -> None:
+    """One address in `fold` leaves the unit's other functions undecoded in the cached index; a later
+    run asking about `main` decodes it through the cached index and answers as eu-addr2line."""
+    binary = compared.unstripped["inline_c"]
+    bid = read_elf(binary).build_id
+    assert bid
+    options = Options(roots=(compared.root,), cache_dir=tmp_path / "cache")
+    fold, main = function_vaddr(binary, "fold"), function_vaddr(binary, "main")
+    list(symbolize_lines([f"BUILDID:{bid} {fold:#x}"], options))  # stores the index
+
+    def pending() -> set[int]:
+        index = cache.load(tmp_path / "cache", bid, "dwarf")
+        assert index is not None
+        return {off for cu in index.scope_pending for _, _, off in cu}
+
+    before = pending()
+    assert before  # main and the other functions: not decoded
+    assert ours(bid, [main], options)[0] == eu_addr2line(binary, [main])  # through the cached index
+    list(symbolize_lines([f"BUILDID:{bid} {main:#x}"], options))
+    assert pending() < before

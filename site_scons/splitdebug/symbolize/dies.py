@@ -381,16 +381,24 @@ class DieReader:
                 return r.string(*a[AT_NAME]), False
         return "??", False
 
-    def walk(self, unit: Unit) -> Iterator[tuple[int, int, int, Attrs]]:
+    def walk(self, unit: Unit, start: int | None = None, enter_scopes: bool = True
+             ) -> Iterator[tuple[int, int, int, Attrs]]:
         """(depth, offset, tag, attributes) of the scope DIEs and of what may hold them, in order;
-        other subtrees are skipped (by DW_AT_sibling, else by reading through them)."""
-        at, end = unit.die_offset, unit.end
-        code, tag, children, attrs, at = self.die(unit, at)  # the unit's own DIE
-        if not children:
-            return
+        other subtrees are skipped (by DW_AT_sibling, else by reading through them). `start`: only
+        the subtree of the DIE there; `enter_scopes` False: a scope's subtree is skipped too (the
+        unit's entries, see units.py)."""
+        end = unit.end
+        if start is None:
+            code, tag, children, attrs, at = self.die(unit, unit.die_offset)  # the unit's own DIE
+            if not children:
+                return
+        else:
+            at = start
         depth, skip_below = 1, 0  # skip_below: inside a subtree we read through without reporting
         data, abbrevs = self.info, unit.abbrevs
         while at < end and depth > 0:
+            if depth == 1 and start is not None and at != start:
+                return  # the subtree asked for is read
             code = data[at]
             if code == 0:
                 at += 1
@@ -415,7 +423,7 @@ class DieReader:
             if wanted:
                 yield depth, offset, tag, attrs
             if children:
-                if wanted:
+                if wanted and (enter_scopes or tag not in SCOPES):
                     depth += 1
                 elif AT_SIBLING in attrs:
                     at = attrs[AT_SIBLING][1]

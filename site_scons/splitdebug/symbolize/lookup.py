@@ -273,14 +273,14 @@ class Resolver:
         self._to_store.append((build_id, index))
         return index
 
-    def _late_filler(self, debug_file: Path) -> Callable[[AddressIndex, int], None]:
+    def _late_filler(self, debug_file: Path) -> Callable[[AddressIndex, int, list[int] | None], None]:
         """A cached index's units not filled yet: the debug file is opened (and pyelftools imported)
         only when an address falls in one of them."""
-        def fill(index: AddressIndex, cu: int) -> None:
+        def fill(index: AddressIndex, cu: int, entries: list[int] | None) -> None:
             from .build import reopen_filler
             index.filler = reopen_filler(str(debug_file), self._alt_loader(debug_file), self._warn,
                                          self._alt_readers)
-            index.filler(index, cu)
+            index.filler(index, cu, entries)
         return fill
 
     def flush(self) -> None:
