@@ -2,9 +2,10 @@
 symbols, searched by bisection. Plain lists, so it pickles into the on-disk cache (cache.py) and a warm
 run imports no pyelftools at all; build.py makes it from DWARF.
 
-The units are filled lazily: the index starts with every CU's address ranges, and a CU's line rows
-and scopes are decoded the first time an address falls in it (units.py), as libdw reads only the units
-it is asked about. A cached index keeps the units filled so far; `dirty` says it gained some.
+The units are filled lazily: the index starts with every CU's address ranges, a CU's line rows and
+its functions' ranges are decoded the first time an address falls in it, and a function's scopes the
+first time an address falls in that function (units.py), as libdw reads only the units it is asked
+about. A cached index keeps what was filled so far; `dirty` says it gained some.
 
 The answers follow libdw (what `eu-addr2line -f -i -C` prints): the line row is the last row at the
 greatest address not above the one asked, an end-of-sequence row means no line; a function's name is

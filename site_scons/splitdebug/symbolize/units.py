@@ -1,7 +1,8 @@
 """A module's CUs for the index: their address ranges read up front (one DIE per unit), their line
-rows and scopes decoded only when an address falls in them (CuFiller), as libdw reads only the units
-it is asked about. A cold run over many modules with a few addresses each then decodes a fraction of
-the DWARF; the pyelftools walk in build.py fills every unit at once through fill_unit().
+rows and their functions' ranges decoded only when an address falls in them, and a function's scopes
+only when an address falls in it (CuFiller), as libdw reads only the units it is asked about. A cold
+run over many modules with a few addresses each then decodes a fraction of the DWARF; the pyelftools
+walk in build.py fills every unit at once through fill_unit().
 """
 
 from __future__ import annotations
