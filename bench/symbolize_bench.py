@@ -8,11 +8,13 @@ cold <= 3 x eu-addr2line's wall time, warm <= 0.5 x. The answers are compared to
 function and file:line, and the whole inline chain), every disagreement written to a file.
 
     bench/symbolize_bench.py [--files 15] [--addresses 10000] [--corpus /work/corpus] [--work DIR]
-                             [--baseline SITE_SCONS]
+                             [--baseline SITE_SCONS] [--runs N]
 
 --baseline: also time another checkout's splitdebug (its site_scons directory, e.g. from
 `git archive main site_scons | tar -x -C DIR`) in the same run, cold and warm interleaved with ours.
-Each time is wall and CPU (user + sys of the child): on a shared machine the CPU time moves less.
+Each time is wall and CPU (user + sys of the child and its children): on a shared machine the CPU time
+moves less. --runs N: N rounds, each timing eu-addr2line, then every contender cold, then warm; each
+ratio is taken against the same round's eu-addr2line and the median round is reported (with all of them).
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("-j", type=int, default=2)
     ap.add_argument("--baseline", type=Path, help="another checkout's site_scons, timed alongside")
+    ap.add_argument("--runs", type=int, default=1, help="rounds; the median ratio is reported")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "site_scons"))
     env.pop("DEBUGINFOD_URLS", None)
@@ -99,31 +102,37 @@ def main() -> int:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, result
 
-    eu_wall, eu_cpu, got = timed(lambda: {p: eu_addr2line(p, addrs) for p, addrs in wanted.items()})
-    theirs: dict[Path, list[list[tuple[str, str]]]] = got  # type: ignore[assignment]
-
     log = args.work / "addresses.log"
     log.write_text("".join(f"BUILDID:{modules[p][0]} {a:#x}\n" for p, a in order))
     cache = args.work / "cache"
     contenders = {"ours": (HERE.parent / "site_scons", cache)}
     if args.baseline:
         contenders["baseline"] = (args.baseline.resolve(), args.work / "cache-baseline")
-    for _, where in contenders.values():
-        shutil.rmtree(where, ignore_errors=True)
-    times: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    rounds: list[dict[str, tuple[float, float]]] = []  # per round: eu, ours-cold, ours-warm, ... -> (wall, CPU)
     outs: dict[str, list[str]] = defaultdict(list)
-    for _ in ("cold", "warm"):
-        for name, (site, where) in contenders.items():
-            run_env = dict(env, PYTHONPATH=str(site), XDG_CACHE_HOME=str(where))
-            argv = [sys.executable, "-m", "splitdebug", "symbolize", "--root", str(split), "--format", "json", str(log)]
-            wall, cpu, proc = timed(partial(subprocess.run, argv, env=run_env, capture_output=True, text=True,
-                                            check=True))
-            times[name].append((wall, cpu))
-            outs[name].append(proc.stdout)  # type: ignore[attr-defined]
+    loads = []
+    for _ in range(max(1, args.runs)):
+        times: dict[str, tuple[float, float]] = {}
+        loads.append(os.getloadavg()[0])
+        eu_wall, eu_cpu, got = timed(lambda: {p: eu_addr2line(p, addrs) for p, addrs in wanted.items()})
+        theirs: dict[Path, list[list[tuple[str, str]]]] = got  # type: ignore[assignment]
+        times["eu"] = (eu_wall, eu_cpu)
+        for _, where in contenders.values():
+            shutil.rmtree(where, ignore_errors=True)
+        for kind in ("cold", "warm"):
+            for name, (site, where) in contenders.items():
+                run_env = dict(env, PYTHONPATH=str(site), XDG_CACHE_HOME=str(where))
+                argv = [sys.executable, "-m", "splitdebug", "symbolize", "--root", str(split), "--format", "json",
+                        str(log)]
+                wall, cpu, proc = timed(partial(subprocess.run, argv, env=run_env, capture_output=True, text=True,
+                                                check=True))
+                times[f"{name} {kind}"] = (wall, cpu)
+                outs[name].append(proc.stdout)  # type: ignore[attr-defined]
+        rounds.append(times)
     for name, got_out in outs.items():
-        assert got_out[0] == got_out[1], f"{name}: cold and warm runs differ"
+        assert all(o == got_out[0] for o in got_out), f"{name}: runs differ"
         assert got_out[0] == outs["ours"][0], f"{name} answers differently from ours"
-    assert len(outs["ours"][1].splitlines()) >= len(order)
+    assert len(outs["ours"][0].splitlines()) >= len(order)
 
     # The answers, in-process from the warm cache: ours, and ours with the inline chain taken where
     # the line row starts (what eu-addr2line -i does), to tell its quirk from real disagreements.
@@ -141,13 +150,22 @@ def main() -> int:
                               f"{'' if t == r else ' (UNEXPLAINED)'}")
     (args.work / "disagreements.txt").write_text("\n".join(report) + "\n")
     n = len(order)
-    print(f"{len(modules)} modules, {n} addresses (load average {os.getloadavg()[0]:.2f})")
-    print(f"eu-addr2line (one process per module): {eu_wall:7.2f} s wall, {eu_cpu:6.2f} s CPU")
+    print(f"{len(modules)} modules, {n} addresses, {len(rounds)} round(s), load average at each round's start "
+          f"{' '.join(f'{x:.2f}' for x in loads)}, now {os.getloadavg()[0]:.2f}")
+    eus = sorted(r["eu"] for r in rounds)
+    print(f"eu-addr2line (one process per module): {eus[len(eus) // 2][0]:7.2f} s wall, "
+          f"{eus[len(eus) // 2][1]:6.2f} s CPU (median round)")
     for name in contenders:
-        for (wall, cpu), kind, goal in zip(times[name], ("cold", "warm"), (3, 0.5), strict=True):
-            print(f"splitdebug symbolize ({name}), {kind} cache: {wall:7.2f} s = {wall / eu_wall:5.2f} x wall, "
-                  f"{cpu:6.2f} s = {cpu / eu_cpu:5.2f} x CPU   goal <= {goal} x   "
-                  f"{'PASS' if wall <= goal * eu_wall else 'MISS'}")
+        for kind, goal in (("cold", 3), ("warm", 0.5)):
+            key = f"{name} {kind}"
+            walls = sorted(r[key][0] / r["eu"][0] for r in rounds)
+            cpus = sorted(r[key][1] / r["eu"][1] for r in rounds)
+            wall, cpu = walls[len(walls) // 2], cpus[len(cpus) // 2]
+            each = (f"   rounds: wall {' '.join(f'{w:.2f}' for w in walls)}, CPU {' '.join(f'{c:.2f}' for c in cpus)}"
+                    if len(rounds) > 1 else "")
+            secs = sorted(r[key] for r in rounds)[len(rounds) // 2]
+            print(f"splitdebug symbolize ({name}), {kind} cache: {secs[0]:7.2f} s, {wall:5.2f} x wall, "
+                  f"{secs[1]:6.2f} s, {cpu:5.2f} x CPU   goal <= {goal} x   {'PASS' if wall <= goal else 'MISS'}{each}")
     print(f"agreement: innermost frame {100 * (n - inner) / n:.2f} %, "
           f"whole inline chain {100 * (n - chains) / n:.2f} % "
           f"({chains} disagreements, {chains - unexplained} of them eu-addr2line's inline chain taken at the line "

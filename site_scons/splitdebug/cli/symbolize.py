@@ -14,6 +14,8 @@ DEBUGINFOD_URLS; indexes are cached under $XDG_CACHE_HOME/splitdebug/.
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +58,15 @@ def _read(inputs: list[Path]) -> Iterator[str]:
             raise SplitDebugError(f"{path}: cannot read: {err.strerror}") from None
 
 
+def _regular_stdin() -> bool:
+    """Standard input from a file is a whole log, read ahead; a pipe may be live and is answered
+    line by line."""
+    try:
+        return stat.S_ISREG(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def execute(args: argparse.Namespace) -> int:
     for root in args.root:
         if not root.is_dir():
@@ -73,8 +84,8 @@ def execute(args: argparse.Namespace) -> int:
             out.write(line + "\n")
     if args.core and not args.inputs:
         return 0  # cores alone: standard input is not read
-    for line in symbolize_lines(_read(args.inputs), options, args.format,
-                                warn=warn):
+    for line in symbolize_lines(_read(args.inputs), options, args.format, warn=warn,
+                                read_ahead=bool(args.inputs) or _regular_stdin()):
         out.write(line + "\n")
         if not args.inputs:
             out.flush()  # a filter on a live pipe: each line as soon as it is known

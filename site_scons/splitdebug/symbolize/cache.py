@@ -20,6 +20,13 @@ def _entry(cache_dir: Path, build_id: str, source: str) -> Path:
     return cache_dir / "symbolize" / f"v{INDEX_VERSION}" / build_id[:2] / f"{build_id[2:]}.{source}.pickle"
 
 
+SOURCES = ("dwarf", "minidebuginfo", "dynsym")
+
+
+def exists(cache_dir: Path | None, build_id: str, source: str) -> bool:
+    return cache_dir is not None and _entry(cache_dir, build_id, source).is_file()
+
+
 def load(cache_dir: Path | None, build_id: str | None, source: str) -> AddressIndex | None:
     if cache_dir is None or not build_id:
         return None

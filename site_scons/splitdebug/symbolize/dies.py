@@ -32,6 +32,7 @@ KEPT = frozenset({AT_STMT_LIST, AT_COMP_DIR, AT_SIBLING, AT_NAME, AT_LOW_PC, AT_
 TAG_SUBPROGRAM, TAG_INLINED = 0x2E, 0x1D
 SCOPES = frozenset({TAG_SUBPROGRAM, TAG_INLINED})
 WALKED = frozenset({0x0B, 0x39, 0x02, 0x13, 0x17, 0x1E, 0x32, 0x25})  # lexical block, namespace, class…
+WANTED = SCOPES | WALKED
 
 FIXED = {0x05: 2, 0x06: 4, 0x07: 8, 0x0B: 1, 0x0C: 1, 0x11: 1, 0x12: 2, 0x13: 4, 0x14: 8, 0x19: 0, 0x1C: 4,
          0x1E: 16, 0x20: 8, 0x21: 0, 0x24: 8, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4, 0x29: 1, 0x2A: 2, 0x2B: 3,
@@ -46,36 +47,64 @@ Attrs = dict[int, tuple[int, Any]]  # attribute -> (form, value)
 Plan = list[tuple[int, int, int] | int]
 
 
-class AbbrevTable(dict[int, tuple[int, bool, "Plan"]]):
-    """A unit's abbreviations, read up to the code asked for: a unit's own DIE (code 1, first)
-    costs one entry, and only the units that are filled read their whole table."""
+# How to step over a DIE without decoding it: byte counts (>= 0) and variable-size forms (-form);
+# None where a form needs decoding (indirect, or those left to pyelftools).
+Skip = list[int] | None
+VARIABLE = frozenset({0x08, 0x09, 0x18, 0x0A, 0x0F, 0x0D, 0x15, 0x22, 0x23})  # block2/4: decoded
+# tag, has children, plan, byte size of its DIEs (-1: varies), how to skip one, has DW_AT_sibling
+Abbrev = tuple[int, bool, Plan, int, Skip, bool]
 
-    def __init__(self, data: bytes, at: int) -> None:
+
+class AbbrevTable(dict[int, Abbrev]):
+    """A unit's abbreviations, read up to the code asked for: a unit's own DIE (code 1, first)
+    costs one entry, and only the units that are filled read their whole table. Each entry knows
+    the size of its DIEs when every form has a fixed one for the units' offset and address sizes,
+    else how to step over one (a location's exprloc, an inline string): walk() passes gcc's
+    parameters, variables and call sites so, without decoding their attributes."""
+
+    def __init__(self, data: bytes, at: int, offset_size: int, address_size: int, version: int) -> None:
         super().__init__()
         self.data, self.at = data, at  # the next entry not read yet; -1: all read
+        self.sizes = {**FIXED, **{f: offset_size for f in OFFSET_FORMS}, 0x01: address_size,
+                      0x10: address_size if version == 2 else offset_size}
 
-    def __missing__(self, code: int) -> tuple[int, bool, Plan]:
+    def __missing__(self, code: int) -> Abbrev:
         while self.at >= 0:
             got, entry = self._next()
             if got == code:
                 return entry
         raise KeyError(code)
 
-    def _next(self) -> tuple[int, tuple[int, bool, Plan]]:
+    def _next(self) -> tuple[int, Abbrev]:
         data, at = self.data, self.at
         code, at = _uleb(data, at)
         if code == 0:
             self.at = -1
-            return 0, (0, False, [])
+            return 0, (0, False, [], -1, None, False)
         tag, at = _uleb(data, at)
         children = data[at] != 0
         at += 1
         specs: Plan = []
+        skip: Skip = [0]
+        sibling = False
         while True:
-            attr, at = _uleb(data, at)
-            form, at = _uleb(data, at)
+            attr, form = data[at], data[at + 1]  # one byte each, nearly always
+            if attr < 0x80 and form < 0x80:
+                at += 2
+            else:
+                attr, at = _uleb(data, at)
+                form, at = _uleb(data, at)
             if attr == 0 and form == 0:
                 break
+            sibling = sibling or attr == AT_SIBLING
+            if skip is not None:
+                if form in self.sizes:
+                    if skip[-1] >= 0:
+                        skip[-1] += self.sizes[form]
+                    else:
+                        skip.append(self.sizes[form])
+                else:
+                    skip = skip + [-form] if form in VARIABLE else None
             const = 0
             if form == 0x21:
                 const, at = _sleb(data, at)
@@ -87,8 +116,32 @@ class AbbrevTable(dict[int, tuple[int, bool, "Plan"]]):
             else:
                 specs.append((attr, form, const))
         self.at = at
-        self[code] = (tag, children, specs)
+        size = skip[0] if skip is not None and len(skip) == 1 else -1
+        self[code] = (tag, children, specs, size, skip, sibling)
         return code, self[code]
+
+
+def _skip(data: bytes, at: int, skip: list[int]) -> int:
+    """The offset after a DIE's attributes, stepped over as its abbreviation's Skip says."""
+    for step in skip:
+        if step >= 0:
+            at += step
+        elif step == -0x08:  # string
+            at = data.index(b"\0", at) + 1
+        elif step in (-0x18, -0x09):  # exprloc, block
+            n = data[at]
+            if n < 0x80:
+                at += 1 + n
+            else:
+                n, at = _uleb(data, at)
+                at += n
+        elif step == -0x0A:  # block1
+            at += 1 + data[at]
+        else:  # a LEB128 number
+            while data[at] & 0x80:
+                at += 1
+            at += 1
+    return at
 
 
 class Unit:
@@ -129,10 +182,12 @@ class DieReader:
         self.ranges = sections.ranges
         self.rnglists = sections.rnglists
         self.alt = alt
-        self._tables: dict[int, AbbrevTable] = {}
+        self._tables: dict[tuple[int, int, int, bool], AbbrevTable] = {}
         self.units = list(self._unit_headers())
         self._starts = [u.offset for u in self.units]
-        self._names: dict[int, tuple[str, bool]] = {}
+        # name() of a DIE that has no name of its own, by (in the multifile, offset) of the DIE it
+        # refers to: every inlined copy of a function asks for the same one
+        self._names: dict[tuple[bool, int], tuple[str, bool]] = {}
 
     def _unit_headers(self) -> Iterator[Unit]:
         """Every unit header of .debug_info (DWARF 2-5), read with byte arithmetic."""
@@ -156,19 +211,17 @@ class DieReader:
             else:
                 abbrev_at, address_size = u(p, offset_size), data[p + offset_size]
                 p += offset_size + 1
-            yield Unit(at, end, p, version, address_size, offset_size, self._abbrev_table(abbrev_at))
+            key = (abbrev_at, offset_size, address_size, version == 2)
+            if key not in self._tables:
+                self._tables[key] = AbbrevTable(self.abbrev, abbrev_at, offset_size, address_size, version)
+            yield Unit(at, end, p, version, address_size, offset_size, self._tables[key])
             at = end
-
-    def _abbrev_table(self, at: int) -> AbbrevTable:
-        if at not in self._tables:
-            self._tables[at] = AbbrevTable(self.abbrev, at)
-        return self._tables[at]
 
     def decodable(self) -> bool:
         """False when the abbreviations read so far (the units' own DIEs' at least) use forms left to
         pyelftools: split DWARF's and clang's strx/addrx, which a producer uses in every unit's DIE."""
         return not any(not isinstance(spec, int) and spec[1] in NEEDS_BASE
-                       for table in self._tables.values() for _, _, specs in table.values() for spec in specs)
+                       for table in self._tables.values() for _, _, specs, *_ in table.values() for spec in specs)
 
     def unit_of(self, offset: int) -> Unit:
         i = bisect_right(self._starts, offset) - 1
@@ -186,7 +239,7 @@ class DieReader:
             code, at = _uleb(data, at)
         if code == 0:
             return 0, 0, False, {}, at
-        tag, children, specs = unit.abbrevs[code]
+        tag, children, specs = unit.abbrevs[code][:3]
         attrs: Attrs = {}
         for spec in specs:
             if isinstance(spec, int):
@@ -294,6 +347,16 @@ class DieReader:
 
     def name(self, offset: int, attrs: Attrs) -> tuple[str, bool]:
         """(name, is a linkage name), following abstract_origin and specification (libdw's integrate)."""
+        ref = attrs.get(AT_ABSTRACT_ORIGIN) or attrs.get(AT_SPECIFICATION)
+        if ref is None or AT_NAME in attrs or AT_LINKAGE_NAME in attrs or AT_MIPS_LINKAGE_NAME in attrs:
+            return self._name(attrs)
+        key = (ref[0] == 0x1F20, ref[1])
+        found = self._names.get(key)
+        if found is None:
+            found = self._names[key] = self._name(attrs)
+        return found
+
+    def _name(self, attrs: Attrs) -> tuple[str, bool]:
         chain: list[tuple[DieReader, Attrs]] = [(self, attrs)]
         reader: DieReader = self
         for _ in range(16):
@@ -318,30 +381,49 @@ class DieReader:
                 return r.string(*a[AT_NAME]), False
         return "??", False
 
-    def walk(self, unit: Unit) -> Iterator[tuple[int, int, int, Attrs]]:
+    def walk(self, unit: Unit, start: int | None = None, enter_scopes: bool = True
+             ) -> Iterator[tuple[int, int, int, Attrs]]:
         """(depth, offset, tag, attributes) of the scope DIEs and of what may hold them, in order;
-        other subtrees are skipped (by DW_AT_sibling, else by reading through them)."""
-        at, end = unit.die_offset, unit.end
-        code, tag, children, attrs, at = self.die(unit, at)  # the unit's own DIE
-        if not children:
-            return
+        other subtrees are skipped (by DW_AT_sibling, else by reading through them). `start`: only
+        the subtree of the DIE there; `enter_scopes` False: a scope's subtree is skipped too (the
+        unit's entries, see units.py)."""
+        end = unit.end
+        if start is None:
+            code, tag, children, attrs, at = self.die(unit, unit.die_offset)  # the unit's own DIE
+            if not children:
+                return
+        else:
+            at = start
         depth, skip_below = 1, 0  # skip_below: inside a subtree we read through without reporting
+        data, abbrevs = self.info, unit.abbrevs
         while at < end and depth > 0:
-            offset = at
-            code, tag, children, attrs, at = self.die(unit, at)
+            if depth == 1 and start is not None and at != start:
+                return  # the subtree asked for is read
+            code = data[at]
             if code == 0:
+                at += 1
                 depth -= 1
                 if skip_below and depth < skip_below:
                     skip_below = 0
                 continue
+            if code < 0x80:  # a DIE that is not reported, and not left by its DW_AT_sibling: stepped over
+                tag, children, _, size, skip, sibling = abbrevs[code]
+                if skip is not None and (skip_below or not (tag in WANTED or children and sibling)):
+                    at = at + 1 + size if size >= 0 else _skip(data, at + 1, skip)
+                    if children:
+                        depth += 1
+                        skip_below = skip_below or depth
+                    continue
+            offset = at
+            code, tag, children, attrs, at = self.die(unit, at)
             if skip_below:
                 depth += children
                 continue
-            wanted = tag in SCOPES or tag in WALKED
+            wanted = tag in WANTED
             if wanted:
                 yield depth, offset, tag, attrs
             if children:
-                if wanted:
+                if wanted and (enter_scopes or tag not in SCOPES):
                     depth += 1
                 elif AT_SIBLING in attrs:
                     at = attrs[AT_SIBLING][1]

@@ -2,9 +2,10 @@
 symbols, searched by bisection. Plain lists, so it pickles into the on-disk cache (cache.py) and a warm
 run imports no pyelftools at all; build.py makes it from DWARF.
 
-The units are filled lazily: the index starts with every CU's address ranges, and a CU's line rows
-and scopes are decoded the first time an address falls in it (units.py), as libdw reads only the units
-it is asked about. A cached index keeps the units filled so far; `dirty` says it gained some.
+The units are filled lazily: the index starts with every CU's address ranges, a CU's line rows and
+its functions' ranges are decoded the first time an address falls in it, and a function's scopes the
+first time an address falls in that function (units.py), as libdw reads only the units it is asked
+about. A cached index keeps what was filled so far; `dirty` says it gained some.
 
 The answers follow libdw (what `eu-addr2line -f -i -C` prints): the line row is the last row at the
 greatest address not above the one asked, an end-of-sequence row means no line; a function's name is
@@ -22,7 +23,7 @@ from typing import Any
 
 from ..errors import SplitDebugError
 
-INDEX_VERSION = 9  # bump when the pickled shape changes: old cache entries are then rebuilt
+INDEX_VERSION = 10  # bump when the pickled shape changes: old cache entries are then rebuilt
 
 
 class IndexError_(SplitDebugError):
@@ -56,9 +57,13 @@ class AddressIndex:
     chains: list[tuple[Scope, ...]] = field(default_factory=list)  # outermost first
     # Arrays, not lists of ints: a cache entry loads as a few byte copies.
     cu_offsets: list[int] = field(default_factory=list)  # each CU's offset in .debug_info
-    cu_filled: bytearray = field(default_factory=bytearray)  # per CU: 1 once its rows and scopes are here
-    scope_starts: list[array[int]] = field(default_factory=list)  # per CU
+    cu_filled: bytearray = field(default_factory=bytearray)  # per CU: 1 once its rows and its entries are here
+    scope_starts: list[array[int]] = field(default_factory=list)  # per CU, painted from scope_spans
     scope_chain: list[array[int]] = field(default_factory=list)  # -1: no function here
+    # per CU: (low, high, depth, chain id) of the scopes decoded so far, and (low, high, DIE offset) of
+    # the functions not decoded yet (a unit's scopes are decoded function by function, when asked)
+    scope_spans: list[list[tuple[int, int, int, int]]] = field(default_factory=list)
+    scope_pending: list[list[tuple[int, int, int]]] = field(default_factory=list)
     line_starts: list[array[int]] = field(default_factory=list)  # per CU
     line_file: list[array[int]] = field(default_factory=list)  # file id, -1: no line here
     line_line: list[array[int]] = field(default_factory=list)
@@ -71,8 +76,9 @@ class AddressIndex:
     sym_names: array[int] = field(default_factory=lambda: array("i"))
     loads: list[tuple[int, int, int]] = field(default_factory=list)  # PT_LOAD (vaddr, memsz, offset)
     code: list[tuple[int, int]] = field(default_factory=list)  # executable PT_LOAD ranges
-    # Not pickled: what fills a CU on demand (units.CuFiller), and whether one was filled since loading.
-    filler: Callable[[AddressIndex, int], None] | None = None
+    # Not pickled: what fills a CU on demand (units.CuFiller: its rows and entries with None, else the
+    # functions at those DIE offsets), and whether one was filled since loading.
+    filler: Callable[[AddressIndex, int, list[int] | None], None] | None = None
     dirty: bool = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -85,6 +91,8 @@ class AddressIndex:
         for table, code in ((self.scope_starts, "Q"), (self.scope_chain, "i"), (self.line_starts, "Q"),
                             (self.line_file, "i"), (self.line_line, "I"), (self.line_col, "I")):
             table.append(array(code))
+        self.scope_spans.append([])
+        self.scope_pending.append([])
         return len(self.cu_offsets) - 1
 
     def unit_at(self, addr: int) -> int:
@@ -98,15 +106,28 @@ class AddressIndex:
         if not self.cu_filled[cu]:
             if self.filler is None:
                 return -1
-            self.filler(self, cu)
+            self.filler(self, cu, None)
             self.cu_filled[cu] = 1
             self.dirty = True
         return cu
+
+    def _decode_scopes(self, cu: int, addr: int | None) -> None:
+        """The functions of the CU not decoded yet that hold `addr` (None: all of them)."""
+        pending = self.scope_pending[cu]
+        if not pending or self.filler is None:
+            return
+        hits = {off for lo, hi, off in pending if addr is None or lo <= addr < hi}
+        if hits:
+            self.scope_pending[cu] = [p for p in pending if p[2] not in hits]  # once, even when damaged
+            self.filler(self, cu, sorted(hits))
+            self.dirty = True
 
     def fill_all(self) -> None:
         """Every CU (for comparisons in the tests)."""
         for c in range(len(self.cu_of_range)):
             self.unit_at(self.cu_starts[c])
+        for cu in range(len(self.cu_offsets)):
+            self._decode_scopes(cu, None)
 
     def symbol_at(self, addr: int) -> str | None:
         i = bisect_right(self.sym_starts, addr) - 1
@@ -149,6 +170,7 @@ class AddressIndex:
         cu = self.unit_at(addr)
         chain: tuple[Scope, ...] = ()
         if cu >= 0:
+            self._decode_scopes(cu, addr)
             i = bisect_right(self.scope_starts[cu], addr) - 1
             if i >= 0 and self.scope_chain[cu][i] >= 0:
                 chain = self.chains[self.scope_chain[cu][i]]

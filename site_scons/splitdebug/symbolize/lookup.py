@@ -96,7 +96,15 @@ class Resolver:
 
     # -- the shipped binary --------------------------------------------------------------------
 
-    def _scan(self) -> dict[str, Path]:
+    def sibling(self, warn: Callable[[str], None]) -> Resolver:
+        """A resolver of its own modules and warnings that shares this one's scan of the roots and
+        its dwz multifiles' readers (a forked child's, see parallel.py)."""
+        other = Resolver(self.options, warn)
+        other.urls, other._by_id, other._by_name = self.urls, self.scan(), self._by_name
+        other._alt_readers = self._alt_readers
+        return other
+
+    def scan(self) -> dict[str, Path]:
         """Every ELF in the roots (outside the debug root) by build-id and file name, read once."""
         if self._by_id is None:
             self._by_id = {}
@@ -119,7 +127,7 @@ class Resolver:
 
     def _binary(self, build_id: str | None, path: str | None) -> tuple[Path | None, Path | None]:
         """(the binary, the root it lies in) for a build-id or a logged path."""
-        by_id = self._scan()
+        by_id = self.scan()
         if build_id and build_id in by_id:
             found = by_id[build_id]
             return found, next((r for r in self.options.roots if found.is_relative_to(r)), None)
@@ -265,14 +273,14 @@ class Resolver:
         self._to_store.append((build_id, index))
         return index
 
-    def _late_filler(self, debug_file: Path) -> Callable[[AddressIndex, int], None]:
+    def _late_filler(self, debug_file: Path) -> Callable[[AddressIndex, int, list[int] | None], None]:
         """A cached index's units not filled yet: the debug file is opened (and pyelftools imported)
         only when an address falls in one of them."""
-        def fill(index: AddressIndex, cu: int) -> None:
+        def fill(index: AddressIndex, cu: int, entries: list[int] | None) -> None:
             from .build import reopen_filler
             index.filler = reopen_filler(str(debug_file), self._alt_loader(debug_file), self._warn,
                                          self._alt_readers)
-            index.filler(index, cu)
+            index.filler(index, cu, entries)
         return fill
 
     def flush(self) -> None:

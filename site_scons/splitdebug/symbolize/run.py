@@ -7,11 +7,13 @@ import sys
 from dataclasses import replace
 from collections.abc import Callable, Iterable, Iterator
 
+from . import cache
 from .core import core_requests
 from .index import Frame
 from .inputs import ParseState, Request, parse_line
 from .lookup import Module, Options, Resolver
 from .output import Answer, json_lines, text
+from .parallel import share, usable_cores
 
 
 def _stderr_warning(message: str) -> None:
@@ -21,8 +23,9 @@ def _stderr_warning(message: str) -> None:
 class Symbolizer:
     """Keeps each module's index for the whole run; warnings go to `warn`, once each."""
 
-    def __init__(self, options: Options | None = None, warn: Callable[[str], None] = _stderr_warning) -> None:
-        self.resolver = Resolver(options or Options(), warn)
+    def __init__(self, options: Options | None = None, warn: Callable[[str], None] = _stderr_warning,
+                 resolver: Resolver | None = None) -> None:
+        self.resolver = resolver or Resolver(options or Options(), warn)
         self.state = ParseState()
 
     def answer(self, request: Request) -> Answer:
@@ -61,12 +64,17 @@ class Symbolizer:
             return None
         return request.value
 
-    def lines(self, lines: Iterable[str], fmt: str = "text") -> Iterator[str]:
-        """Each input line (text: echoed, followed by its frames; json: only the frames)."""
+    def lines(self, lines: Iterable[str], fmt: str = "text", read_ahead: bool = False) -> Iterator[str]:
+        """Each input line (text: echoed, followed by its frames; json: only the frames). With
+        `read_ahead` (a log file, not a live pipe) every line is read first and the modules' indexes
+        are filled on all cores before the first answer."""
+        parsed: Iterable[tuple[str, list[Request] | None]]
+        parsed = ((line, parse_line(line, self.state)) for line in (raw.rstrip("\n") for raw in lines))
         try:
-            for number, raw in enumerate(lines, 1):
-                line = raw.rstrip("\n")
-                requests = parse_line(line, self.state)
+            if read_ahead:
+                parsed = list(parsed)
+                self.prefetch([r for _, requests in parsed for r in requests or ()])
+            for number, (line, requests) in enumerate(parsed, 1):
                 if fmt == "text":
                     yield line
                 for request in requests or ():
@@ -74,6 +82,37 @@ class Symbolizer:
                     yield from (text(answer) if fmt == "text" else json_lines(answer, number))
         finally:
             self.resolver.flush()  # the units filled this run, for the next one
+
+    def prefetch(self, requests: Iterable[Request], jobs: int | None = None) -> None:
+        """Fill the index of every module the requests name that the cache does not hold yet, on
+        `jobs` cores (default: all usable); the answers come later, from memory or the cache."""
+        cache_dir = self.resolver.options.cache_dir
+        groups: dict[tuple[str | None, str | None], list[Request]] = {}
+        for r in requests:
+            if r.kind != "unmapped":
+                groups.setdefault((r.build_id, r.path), []).append(r)
+        cold = [g for (build_id, _), g in groups.items()
+                if not build_id or not any(cache.exists(cache_dir, build_id, s) for s in cache.SOURCES)]
+        if cache_dir is None or len(cold) < 2:
+            return  # nothing to share: answered one by one, as a live pipe is
+        cold.sort(key=len, reverse=True)
+
+        def in_child() -> Callable[[list[Request]], None]:
+            def fill(group: list[Request]) -> None:
+                problems: list[str] = []
+                sibling = Symbolizer(resolver=self.resolver.sibling(problems.append))
+                for r in group:
+                    sibling.answer(r)
+                if not problems:  # else this process reads the module again and warns
+                    sibling.resolver.flush()
+            return fill
+
+        def here(group: list[Request]) -> None:
+            for r in group:
+                self.answer(r)
+
+        self.resolver.scan()  # once, before the children fork
+        share(cold, here, in_child, usable_cores() if jobs is None else jobs)
 
 
 def symbolize_core(path: str | os.PathLike[str], options: Options | None = None, fmt: str = "text",
@@ -92,9 +131,10 @@ def symbolize_core(path: str | os.PathLike[str], options: Options | None = None,
 
 
 def symbolize_lines(lines: Iterable[str], options: Options | None = None, fmt: str = "text",
-                    warn: Callable[[str], None] = _stderr_warning) -> Iterator[str]:
-    """Filter a log: every line, and after each that names addresses, what they are."""
-    return Symbolizer(options, warn).lines(lines, fmt)
+                    warn: Callable[[str], None] = _stderr_warning, read_ahead: bool = False) -> Iterator[str]:
+    """Filter a log: every line, and after each that names addresses, what they are (`read_ahead`:
+    see Symbolizer.lines)."""
+    return Symbolizer(options, warn).lines(lines, fmt, read_ahead)
 
 
 def symbolize_address(build_id: str | None, path: str | None, vaddr: int, options: Options | None = None,

@@ -1,7 +1,8 @@
 """A module's CUs for the index: their address ranges read up front (one DIE per unit), their line
-rows and scopes decoded only when an address falls in them (CuFiller), as libdw reads only the units
-it is asked about. A cold run over many modules with a few addresses each then decodes a fraction of
-the DWARF; the pyelftools walk in build.py fills every unit at once through fill_unit().
+rows and their functions' ranges decoded only when an address falls in them, and a function's scopes
+only when an address falls in it (CuFiller), as libdw reads only the units it is asked about. A cold
+run over many modules with a few addresses each then decodes a fraction of the DWARF; the pyelftools
+walk in build.py fills every unit at once through fill_unit().
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ def read_sections(image: Image) -> DwarfSections:
 
 def in_code(code: list[tuple[int, int]], lo: int) -> bool:
     """Discarded functions keep address 0 or a tombstone, outside every executable segment."""
+    if len(code) == 1:  # most files: no generator for each of their scopes' ranges
+        return code[0][0] <= lo < code[0][1]
     return not code or any(a <= lo < b for a, b in code)
 
 
@@ -122,30 +125,45 @@ def add_units(index: AddressIndex, reader: DieReader) -> None:
 
 
 class CuFiller:
-    """Fills one CU of an index from the debug file's bytes; `open` gives the reader on first use
-    (a cached index is filled further without reading the file until a new unit is asked for)."""
+    """Fills one CU of an index from the debug file's bytes: with `entries` None its line rows and
+    the (ranges, DIE offset) of its functions, else the scopes of the functions at those offsets
+    (most units are asked about a few addresses: their other functions' DIEs are never decoded).
+    `open` gives the reader on first use (a cached index is filled further without reading the file
+    until something not cached is asked for)."""
 
     def __init__(self, open_: Callable[[], DieReader], on_damage: Callable[[str], None]) -> None:
         self._open = open_
         self._reader: DieReader | None = None
         self._tables: Tables | None = None
         self._units: dict[int, Unit] = {}
+        self._context: dict[int, tuple[Unit, list[int], int]] = {}  # CU -> (unit, file ids, base)
         self.on_damage = on_damage
 
-    def __call__(self, index: AddressIndex, cu: int) -> None:
+    def __call__(self, index: AddressIndex, cu: int, entries: list[int] | None) -> None:
         tables = self._tables = self._tables or Tables(index)
         try:
             if self._reader is None:
                 self._reader = self._open()
                 self._units = {u.offset: u for u in self._reader.units}
-            self._fill(index, cu, self._reader, tables)
+            if entries is None:
+                self._fill(index, cu, self._reader, tables)
+            else:
+                if cu not in self._context:  # a unit filled by an earlier run
+                    self._context[cu] = self._unit(index, cu, self._reader, tables)[:3]
+                unit, file_ids, base = self._context[cu]
+                found: Found = []
+                for offset in entries:
+                    found += _scopes(self._reader, unit, file_ids, tables, base, offset)
+                add_scopes(index, cu, tables, found)
         except (Unsupported, ValueError, IndexError, KeyError, TypeError, OverflowError, UnicodeDecodeError) as err:
             # Damage found late: this unit answers nothing, the frame degrades to the symbols.
             self.on_damage(f"unreadable debug information in the unit at {index.cu_offsets[cu]:#x} "
                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
         tables.demangle_new(index)
 
-    def _fill(self, index: AddressIndex, cu: int, reader: DieReader, tables: Tables) -> None:
+    def _unit(self, index: AddressIndex, cu: int, reader: DieReader, tables: Tables
+              ) -> tuple[Unit, list[int], int, Any]:
+        """(unit, its file ids, its base address, its line program)."""
         unit = self._units[index.cu_offsets[cu]]
         attrs = reader.die(unit, unit.die_offset)[3]
         comp_dir = reader.string(*attrs[AT_COMP_DIR]) if AT_COMP_DIR in attrs else ""
@@ -153,20 +171,42 @@ class CuFiller:
         lp = (LineProgram(reader.line, attrs[AT_STMT_LIST][1], reader.little_endian, strings)
               if AT_STMT_LIST in attrs and reader.line else None)
         file_ids = file_table(lp, comp_dir, tables.files) if lp is not None else []
-        base = attrs[AT_LOW_PC][1] if AT_LOW_PC in attrs else 0
-        found = _scopes(reader, unit, file_ids, tables, base)
-        fill_unit(index, cu, tables, lp, file_ids, found, reader.line, reader.little_endian)
+        return unit, file_ids, attrs[AT_LOW_PC][1] if AT_LOW_PC in attrs else 0, lp
+
+    def _fill(self, index: AddressIndex, cu: int, reader: DieReader, tables: Tables) -> None:
+        unit, file_ids, base, lp = self._unit(index, cu, reader, tables)
+        self._context[cu] = (unit, file_ids, base)
+        set_lines(index, cu, lp, file_ids, reader.line, reader.little_endian)
+        pending = []
+        for _, offset, tag, attrs in reader.walk(unit, enter_scopes=False):
+            if tag in SCOPES:
+                pending += [(lo, hi, offset) for lo, hi in fast_ranges(reader, unit, attrs, base)
+                            if lo < hi and in_code(index.code, lo)]
+        index.scope_pending[cu] = pending
+        index.cu_filled[cu] = 1
 
 
 def fill_unit(index: AddressIndex, cu: int, tables: Tables, lp: Any, file_ids: list[int], found: Found,
               line_data: bytes, little_endian: bool) -> None:
+    """A CU's rows and every scope at once (the pyelftools walk)."""
+    set_lines(index, cu, lp, file_ids, line_data, little_endian)
+    add_scopes(index, cu, tables, found)
+    index.cu_filled[cu] = 1
+
+
+def set_lines(index: AddressIndex, cu: int, lp: Any, file_ids: list[int], line_data: bytes, little_endian: bool
+              ) -> None:
     starts, files, lines, cols = (cu_rows(lp, file_ids, index.code, line_data, little_endian) if lp is not None
                                   else ([], [], [], []))
     index.line_starts[cu] = array("Q", starts)
     index.line_file[cu] = array("i", files)
     index.line_line[cu] = array("I", lines)
     index.line_col[cu] = array("I", cols)
-    intervals = []
+
+
+def add_scopes(index: AddressIndex, cu: int, tables: Tables, found: Found) -> None:
+    """Scopes added to a CU's, and the CU's painted again from all it has."""
+    intervals = index.scope_spans[cu]
     for chain, ranges in found:
         ranges = [r for r in ranges if r[0] < r[1] and in_code(index.code, r[0])]
         if ranges:
@@ -174,15 +214,16 @@ def fill_unit(index: AddressIndex, cu: int, tables: Tables, lp: Any, file_ids: l
             intervals += [(lo, hi, len(chain), chain_id) for lo, hi in ranges]
     scope_starts, owners = paint(intervals)
     index.scope_starts[cu], index.scope_chain[cu] = array("Q", scope_starts), array("i", owners)
-    index.cu_filled[cu] = 1
 
 
-def _scopes(reader: DieReader, unit: Unit, file_ids: list[int], tables: Tables, base: int) -> Found:
+def _scopes(reader: DieReader, unit: Unit, file_ids: list[int], tables: Tables, base: int,
+            start: int | None = None) -> Found:
+    """The scopes of the unit (or of the function at `start`) with their inline chains and ranges."""
     found: Found = []
     stack: list[tuple[int, tuple[Scope, ...]]] = []  # (depth, chain) of the open scopes
     nfiles = len(file_ids)
     names = tables.names
-    for depth, offset, tag, attrs in reader.walk(unit):
+    for depth, offset, tag, attrs in reader.walk(unit, start):
         while stack and stack[-1][0] >= depth:
             stack.pop()
         if tag not in SCOPES:
