@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from ..elf import read as elfread
 from .. import layout
+from . import gdb_index
 from . import rewrite
 from . import stage
 from .. import fs
@@ -62,7 +63,8 @@ def is_compressed(info: elfread.ElfInfo) -> bool:
 def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iterable[tuple[Path, Path]],
             tools: rewrite.Tools, dwz_tool: str | None = None, jobs: int = 1,
             compressed_are_pending: bool = False, fix_crc: bool = True) -> DwzReport:
-    """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths.
+    """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths;
+    then the policy's .gdb_index (gdb_index.py; the pass runs for it alone when the policy has no dwz).
 
     A debug file with a .gnu_debugaltlink has been through dwz already. So has a compressed one,
     unless `compressed_are_pending` (a tree split file by file with compression, as the SCons
@@ -77,8 +79,9 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     report = DwzReport()
     pairs = sorted(set(pairs))
     tool = dwz_tool or find_dwz()
-    if tool is None:
+    if tool is None and policy.dwz != "none":
         raise SplitDebugError(f"policy {policy.name!r} runs dwz, which is not installed (apt-get install dwz)")
+    gdb = gdb_index.require_gdb(policy) if policy.gdb_index else None
     groups = _by_inode(debug for _, debug in pairs)
     eligible, to_decompress, compressed_before = [], [], set()
     for primary in groups:
@@ -91,7 +94,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             continue
         if compressed:
             to_decompress.append(primary)
-        if info.section(".debug_info") is not None:
+        if info.section(".debug_info") is not None and policy.dwz != "none":
             eligible.append(primary)
     _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools), to_decompress)
     report.files = len(eligible)
@@ -106,7 +109,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     # whatever -j is. Each dwz gets the cores the others leave (its -j parallelises its first phase).
     multifiles = [_multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None for batch in batches]
     at_once = max(1, min(jobs, len(batches)))
-    outcomes = _map(at_once, lambda i: _dwz(tool, policy, batches[i], multifiles[i], max(1, jobs // at_once)),
+    outcomes = _map(at_once, lambda i: _dwz(tool or "dwz", policy, batches[i], multifiles[i], max(1, jobs // at_once)),
                     list(range(len(batches))))
     for batch, multifile, warning in zip(batches, multifiles, outcomes, strict=True):
         if warning is not None:
@@ -120,6 +123,10 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             else:  # dwz found nothing worth sharing: an unreferenced multifile is only clutter
                 fs.unlink(missing_ok=True)
                 stage.remove_empty_dirs(fs.parent, stage_root.fs_path(policy, policy.debug_root))
+    if gdb is not None:  # on dwz's output, before compression and the CRCs: each index covers final DWARF
+        report.warnings += gdb_index.add_indexes(
+            stage_root, [p for p in groups if p not in compressed_before],
+            [stage_root.fs_path(policy, image) for image in report.multifiles], gdb, tools.objcopy, jobs)
     # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
     # those are one file with several names, compressed once.
     copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)
