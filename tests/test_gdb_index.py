@@ -1,0 +1,156 @@
+"""The policy's gdb_index (Fedora's %_include_gdb_index), judged by gdb itself: `maint print objfiles`
+says ".gdb_index: version N" for a debug file whose index gdb uses, and "Cooked index in use" when
+gdb indexed the DWARF itself (gdb 13; it ignores a file's index when its dwz multifile has none)."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import env_with_package, resolves, run_cli
+from distro_helpers import RPM_ARGS, build_unstripped, gdb, split, write_sources
+from splitdebug.elf import read as elfread
+from splitdebug.errors import SplitDebugError
+from splitdebug.layout import StageRoot
+from splitdebug.tree import gdb_index
+
+pytestmark = pytest.mark.skipif(shutil.which("gdb") is None or shutil.which("dwz") is None,
+                                reason="gdb and dwz judge this")
+LIBDIR = {"redhat": "/usr/lib64", "debian": "/usr/lib/x86_64-linux-gnu"}
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def policy_file(tmp: Path, base: str, *extra: str) -> Path:
+    """The shipped policy `base` with `gdb_index: true` (and `extra` lines) appended: later keys win
+    nowhere in YAML, so the shipped `gdb_index: false` line is dropped first."""
+    lines = [line for line in (CONFIGS / f"{base}.yaml").read_text().splitlines()
+             if not line.startswith(("gdb_index:", *(e.split(":")[0] + ":" for e in extra)))]
+    path = tmp / f"{base}-gdb-index.yaml"
+    path.write_text("\n".join([*lines, "gdb_index: true", *extra]) + "\n")
+    return path
+
+
+def split_tree(tmp: Path, base: str, *extra: str, src: Path | None = None) -> tuple[Path, Path]:
+    """(root, policy file): the demo package built and split under `base` with gdb_index."""
+    src = src or write_sources(tmp / "build" / "demo-1.0")
+    root = tmp / "root"
+    build_unstripped(src, root, LIBDIR[base])
+    policy = policy_file(tmp, base, *extra)
+    split(root, str(policy), *RPM_ARGS)
+    return root, policy
+
+
+def debug_elves(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "usr/lib/debug").rglob("*")
+                  if p.is_file() and not p.is_symlink() and elfread.is_elf(p))
+
+
+def objfiles(binary: Path, debug_dir: Path) -> str:
+    return gdb(binary, debug_dir, "maint print objfiles")
+
+
+def uses_index(out: str) -> bool:
+    """gdb read the debug objfile through its .gdb_index, not by indexing the DWARF itself."""
+    return re.search(r"^\.gdb_index: version \d+$", out, re.MULTILINE) is not None and "Cooked index" not in out
+
+
+@pytest.mark.parametrize("base", ["redhat", "debian"])  # dwz altlinks relative (-r), absolute (-M)
+def test_gdb_uses_the_index_of_every_debug_file_and_the_multifile(tmp_path: Path, base: str) -> None:
+    root, policy = split_tree(tmp_path, base)
+    files = debug_elves(root)
+    multifiles = [p for p in files if "/.dwz/" in str(p)]
+    assert multifiles, "dwz made no multifile: the test would not cover it"
+    for path in files:
+        assert elfread.read_elf(path).section(".gdb_index") is not None, path
+    # tool_entry starts in record_score, inlined from common.h (whose types dwz moved to the multifile)
+    for name, function, stem in (("usr/bin/prog", "prog_entry", "prog"), ("usr/bin/tool", "tool_entry", "common")):
+        binary = root / name
+        debug_info = elfread.read_elf(binary)
+        assert debug_info.section(".debug_info") is None, "stripped"
+        out = objfiles(binary, root / "usr/lib/debug")
+        assert uses_index(out), out
+        assert resolves(gdb(binary, root / "usr/lib/debug", f"info line {function}"), stem)
+    check = run_cli("check", "--policy", policy, *RPM_ARGS, root)
+    assert check.returncode == 0, check.stdout + check.stderr  # the CRCs name the indexed files
+    assert "SD408" not in check.stdout
+
+
+def test_without_dwz_the_index_comes_before_compression_and_the_crc(tmp_path: Path) -> None:
+    """No dwz: the pass runs for the index alone, then compresses (zlib) and fixes the CRCs."""
+    root, policy = split_tree(tmp_path, "redhat", "dwz: none")
+    files = debug_elves(root)
+    assert files and not any("/.dwz/" in str(p) for p in files)
+    for path in files:
+        info = elfread.read_elf(path)
+        assert info.section(".gdb_index") is not None, path
+        assert info.section(".debug_info").flags & 0x800, f"{path}: .debug_info not compressed"  # type: ignore[union-attr]
+    out = objfiles(root / "usr/bin/prog", root / "usr/lib/debug")
+    assert uses_index(out), out
+    check = run_cli("check", "--policy", policy, *RPM_ARGS, root)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_check_reports_a_missing_index(tmp_path: Path) -> None:
+    root, policy = split_tree(tmp_path, "debian")
+    multifile = next(p for p in debug_elves(root) if "/.dwz/" in str(p))
+    debug = next(p for p in debug_elves(root) if "/.build-id/" in str(p))
+    for path in (multifile, debug):
+        subprocess.run(["objcopy", "--remove-section", ".gdb_index", str(path)], check=True)
+    # gdb now indexes by itself: the multifile's missing index voids the others'
+    assert "Cooked index in use" in objfiles(root / "usr/bin/tool", root / "usr/lib/debug")
+    proc = run_cli("check", "--policy", policy, root)
+    assert proc.returncode == 1
+    found = set(re.findall(r"SD408 \S+ (\S+):", proc.stdout))
+    image = {"/" + str(p.relative_to(root)) for p in (multifile, debug)}
+    assert found == image, proc.stdout
+    # the shipped debian policy does not ask for it
+    assert "SD408" not in run_cli("check", "--policy", "debian", root).stdout
+
+
+def test_indexed_trees_are_byte_identical_across_build_directories(tmp_path: Path) -> None:
+    """The same objects staged in two roots: the same debug files, multifile and indexes included."""
+    src = write_sources(tmp_path / "build" / "demo-1.0")
+    a, _ = split_tree(tmp_path / "a", "redhat", src=src)
+    b, _ = split_tree(tmp_path / "b", "redhat", src=src)
+    files = [p.relative_to(a) for p in debug_elves(a)]
+    assert files == [p.relative_to(b) for p in debug_elves(b)]
+    for rel in files:
+        assert filecmp.cmp(a / rel, b / rel, shallow=False), rel
+
+
+def test_a_policy_asking_for_the_index_without_gdb_is_one_line(tmp_path: Path) -> None:
+    src = write_sources(tmp_path / "build" / "demo-1.0")
+    root = tmp_path / "root"
+    build_unstripped(src, root, LIBDIR["debian"])
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()}
+    env = env_with_package()
+    env["GDB"] = "no-such-gdb-anywhere"
+    proc = run_cli("split", "--policy", policy_file(tmp_path, "debian"), root, env=env)
+    assert proc.returncode != 0
+    assert proc.stderr == ("splitdebug: error: policy 'debian' asks for .gdb_index, which needs gdb "
+                           "(apt-get install gdb)\n")
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and not p.is_symlink()} == before
+
+
+def test_a_debug_file_swapped_for_a_symlink_is_never_read_or_written_through(tmp_path: Path) -> None:
+    """gdb and objcopy see private copies read O_NOFOLLOW: a symlink where a debug file was (to a
+    file outside the root) is refused, the outside file neither copied in nor changed."""
+    root, _ = split_tree(tmp_path, "debian", "dwz: none")
+    debug = debug_elves(root)[0]
+    outside = tmp_path / "secret.debug"
+    shutil.copy(debug, outside)
+    subprocess.run(["objcopy", "--remove-section", ".gdb_index", str(outside)], check=True)
+    kept = outside.read_bytes()
+    debug.unlink()
+    os.symlink(outside, debug)
+    gdb_tool = gdb_index.find_gdb()
+    assert gdb_tool is not None
+    with pytest.raises(SplitDebugError, match="cannot read for .gdb_index"):
+        gdb_index.add_indexes(StageRoot(root), [debug], [], gdb_tool, "objcopy")
+    assert outside.read_bytes() == kept and debug.is_symlink()
