@@ -36,13 +36,16 @@ def policy_file(tmp: Path, base: str, *extra: str) -> Path:
     return path
 
 
-def split_tree(tmp: Path, base: str, *extra: str, src: Path | None = None) -> tuple[Path, Path]:
-    """(root, policy file): the demo package built and split under `base` with gdb_index."""
+def split_tree(tmp: Path, base: str, *extra: str, src: Path | None = None,
+               map_sources: bool = False) -> tuple[Path, Path]:
+    """(root, policy file): the demo package built and split under `base` with gdb_index.
+    `map_sources`: --source-root, whose debugedit pass makes the tree pass run after the split (it
+    fixes the CRCs itself) rather than beside it (the split's caller fixes them)."""
     src = src or write_sources(tmp / "build" / "demo-1.0")
     root = tmp / "root"
     build_unstripped(src, root, LIBDIR[base])
     policy = policy_file(tmp, base, *extra)
-    split(root, str(policy), *RPM_ARGS)
+    split(root, str(policy), *RPM_ARGS, *(["--source-root", str(src)] if map_sources else []))
     return root, policy
 
 
@@ -60,9 +63,11 @@ def uses_index(out: str) -> bool:
     return re.search(r"^\.gdb_index: version \d+$", out, re.MULTILINE) is not None and "Cooked index" not in out
 
 
-@pytest.mark.parametrize("base", ["redhat", "debian"])  # dwz altlinks relative (-r), absolute (-M)
-def test_gdb_uses_the_index_of_every_debug_file_and_the_multifile(tmp_path: Path, base: str) -> None:
-    root, policy = split_tree(tmp_path, base)
+# dwz altlinks relative (-r, sources mapped as rpm does), absolute (-M, dh_dwz's)
+@pytest.mark.parametrize("base, map_sources", [("redhat", True), ("debian", False)])
+def test_gdb_uses_the_index_of_every_debug_file_and_the_multifile(tmp_path: Path, base: str,
+                                                                   map_sources: bool) -> None:
+    root, policy = split_tree(tmp_path, base, map_sources=map_sources)
     files = debug_elves(root)
     multifiles = [p for p in files if "/.dwz/" in str(p)]
     assert multifiles, "dwz made no multifile: the test would not cover it"
