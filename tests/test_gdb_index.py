@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import env_with_package, resolves, run_cli
+from conftest import env_with_package, resolves, run_cli, run_scons
 from distro_helpers import RPM_ARGS, build_unstripped, gdb, split, write_sources
 from splitdebug.elf import read as elfread
 from splitdebug.errors import SplitDebugError
 from splitdebug.layout import StageRoot
 from splitdebug.tree import gdb_index
+from test_scons_tool import project as scons_project
 
 pytestmark = pytest.mark.skipif(shutil.which("gdb") is None or shutil.which("dwz") is None,
                                 reason="gdb and dwz judge this")
@@ -159,3 +160,29 @@ def test_a_debug_file_swapped_for_a_symlink_is_never_read_or_written_through(tmp
     with pytest.raises(SplitDebugError, match="cannot read for .gdb_index"):
         gdb_index.add_indexes(StageRoot(root), [debug], [], gdb_tool, "objcopy")
     assert outside.read_bytes() == kept and debug.is_symlink()
+
+
+@pytest.mark.parametrize("extra", [(), ("dwz: none",)])
+def test_the_scons_stage_is_indexed_and_then_up_to_date(tmp_path: Path, extra: tuple[str, ...]) -> None:
+    """The SCons stage's tree pass: with dwz or for the index alone; a second run does nothing."""
+    project = scons_project.__wrapped__(tmp_path)  # type: ignore[attr-defined]  # test_scons_tool's project
+    sconstruct = project / "SConstruct"
+    old = ('env.InstallStripped("$DESTDIR/usr/bin", [a, b, c])\nenv.InstallStripped("$DESTDIR/usr/lib", lib)\n'
+           'Default("stage")')
+    assert old in sconstruct.read_text()
+    # What InstallStripped returns (the stage's tree pass among it) as the targets, as the main job does.
+    sconstruct.write_text(sconstruct.read_text().replace(old, 'Default(env.InstallStripped("$DESTDIR/usr/bin", '
+                                                         '[a, b, c]) + env.InstallStripped("$DESTDIR/usr/lib", lib))'))
+    policy = policy_file(project.parent, "redhat", *extra)
+    run_scons(project, "-j2", f"POLICY={policy}")
+    stage = project / "stage"
+    files = debug_elves(stage)
+    assert len(files) >= 4 and not (extra and any("/.dwz/" in str(p) for p in files))
+    for path in files:
+        assert elfread.read_elf(path).section(".gdb_index") is not None, path
+    out = objfiles(stage / "usr/lib/libdemo.so.1.2.3", stage / "usr/lib/debug")
+    assert uses_index(out), out
+    check = run_cli("check", "--policy", policy, "--package", "demo", "--version", "1.0", "--release", "1",
+                    "--arch", "x86_64", stage)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert run_scons(project, "-q", f"POLICY={policy}", check=False).returncode == 0

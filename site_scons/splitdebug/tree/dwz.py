@@ -92,7 +92,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             if compressed:  # dwz already ran on it (an earlier pass)
                 compressed_before.add(primary)
             continue
-        if compressed:
+        if compressed and policy.dwz != "none":  # for dwz; gdb (the index alone) reads it compressed
             to_decompress.append(primary)
         if info.section(".debug_info") is not None and policy.dwz != "none":
             eligible.append(primary)
