@@ -186,3 +186,47 @@ def test_the_scons_stage_is_indexed_and_then_up_to_date(tmp_path: Path, extra: t
                     "--arch", "x86_64", stage)
     assert check.returncode == 0, check.stdout + check.stderr
     assert run_scons(project, "-q", f"POLICY={policy}", check=False).returncode == 0
+
+
+def many_units(src: Path) -> list[Path]:
+    """48 C files sharing a header of types and inline functions: dwz moves those into partial units
+    that every file imports, the DWARF where gdb's threaded indexing showed its finishing order."""
+    src.mkdir(parents=True)
+    (src / "common.h").write_text("".join(f"struct shared{j} {{ int a; long b; }};\n"
+                                          f"static inline int inl{j}(struct shared{j} *p) {{ return p->a; }}\n"
+                                          for j in range(30)))
+    for i in range(48):
+        (src / f"cu{i}.c").write_text('#include "common.h"\n' + "".join(
+            f"struct s{i}_{j} {{ int a; long b; struct s{i}_{j} *next; }};\n"
+            f"int f{i}_{j}(struct s{i}_{j} *p, struct shared{j} *q) {{ return p->a + (int)p->b + inl{j}(q); }}\n"
+            for j in range(10)) + f"static int g(int x) {{ return x * {i}; }}\nint h{i}(int x) {{ return g(x); }}\n")
+    (src / "main.c").write_text("int h0(int);\nint main(void) { return h0(1); }\n")
+    return sorted(src.glob("*.c"))
+
+
+def test_the_index_is_the_same_bytes_every_time(tmp_path: Path) -> None:
+    """gdb 13 indexes in worker threads; for dwz's imported units the order they finish in showed in
+    the index (2 of 6 runs differed). The pass runs gdb on one thread: six runs, one result."""
+    sources = many_units(tmp_path / "src")
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    for name in ("one", "two"):  # two programs, so that dwz makes a multifile
+        tag = tmp_path / f"{name}.c"
+        tag.write_text(f'const char *tag_{name} = "{name}";\n')
+        subprocess.run(["gcc", "-g", "-O1", "-Wl,--build-id=sha1", "-o", str(root / "usr/bin" / name),
+                        *map(str, sources), str(tag)], check=True)
+    split(root, "redhat", *RPM_ARGS)  # dwz, no index
+    gdb_tool = gdb_index.find_gdb()
+    assert gdb_tool is not None
+    results = set()
+    for run in range(6):
+        copy = tmp_path / f"run{run}"
+        shutil.copytree(root, copy, symlinks=True)
+        files = debug_elves(copy)
+        multifiles = [p for p in files if "/.dwz/" in str(p)]
+        assert multifiles
+        gdb_index.add_indexes(StageRoot(copy), [p for p in files if p not in multifiles], multifiles, gdb_tool,
+                              "objcopy", jobs=2)
+        assert all(elfread.read_elf(p).section(".gdb_index") is not None for p in files)
+        results.add(tuple((p.relative_to(copy), p.read_bytes()) for p in files))
+    assert len(results) == 1

@@ -15,8 +15,8 @@ What gdb-add-index does (gdb 13: `gdb -batch -ex 'file F' -ex 'save gdb-index DI
   order. gdb finds the multifile's private copy by build-id (debug-file-directory is the private
   directory), whatever path the altlink names (dh_dwz's absolute one points outside the stage).
 
-gdb writes a DWARF 4/5 `.gdb_index` version 8, the same bytes for the same DWARF (no paths in it):
-the output stays reproducible.
+gdb writes `.gdb_index` version 8, with no paths in it; run single-threaded (below) it writes the same
+bytes for the same DWARF, so the output stays reproducible. gdb-add-index runs gdb threaded.
 """
 
 from __future__ import annotations
@@ -123,8 +123,11 @@ def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: s
         work.mkdir(parents=True, exist_ok=True)
         copy = work / COPY_NAME
         _copy_in(stage_root, path, copy)
-        argv = [gdb, "-batch", "-nx", "-iex", "set auto-load no", "-iex", "set debuginfod enabled off",
-                "-iex", f"set debug-file-directory {private}", "-ex", f"file {copy}", "-ex", f"save gdb-index {out}"]
+        # One thread: gdb 13 builds its index in worker threads, and for a file with dwz's imported
+        # units the order they finish in shows in the bytes written (two runs differ, 2 of 6 here).
+        argv = [gdb, "-batch", "-nx", "-iex", "maint set worker-threads 0", "-iex", "set auto-load no",
+                "-iex", "set debuginfod enabled off", "-iex", f"set debug-file-directory {private}",
+                "-ex", f"file {copy}", "-ex", f"save gdb-index {out}"]
         _run(argv, path)
         warnings = [_add_section(stage_root, path, copy, out / f"{COPY_NAME}.gdb-index", objcopy)]
         if with_multifile and alt_copy is not None and multifile is not None:
