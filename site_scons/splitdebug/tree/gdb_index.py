@@ -25,7 +25,6 @@ import os
 import posixpath
 import shutil
 import stat
-import subprocess
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,10 +32,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..elf import read as elfread
-from ..errors import SplitDebugError, ToolError
+from ..errors import SplitDebugError
 from ..layout import StageRoot
 from ..policy import Policy
-from . import stage
+from . import rewrite, stage
 
 COPY_NAME = "splitdebug-indexed.debug"  # the debug file's private copy; gdb names its index after it
 INDEX_SECTIONS = (".gdb_index", ".debug_names")  # either one: gdb-add-index leaves the file alone
@@ -128,7 +127,7 @@ def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: s
         argv = [gdb, "-batch", "-nx", "-iex", "maint set worker-threads 0", "-iex", "set auto-load no",
                 "-iex", "set debuginfod enabled off", "-iex", f"set debug-file-directory {private}",
                 "-ex", f"file {copy}", "-ex", f"save gdb-index {out}"]
-        _run(argv, path)
+        rewrite.run(argv, path)
         warnings = [_add_section(stage_root, path, copy, out / f"{COPY_NAME}.gdb-index", objcopy)]
         if with_multifile and alt_copy is not None and multifile is not None:
             # named after the multifile's name as gdb opened it: the altlink's or the build-id one
@@ -142,7 +141,7 @@ def _add_section(stage_root: StageRoot, dest: Path, copy: Path, index: Path, obj
     if not index.is_file():  # gdb-add-index: not an error (no DWARF gdb could index)
         return f"{dest}: gdb made no .gdb_index"
     indexed = copy.with_name(copy.name + ".indexed")
-    _run([objcopy, "--add-section", f".gdb_index={index}", "--set-section-flags", ".gdb_index=readonly",
+    rewrite.run([objcopy, "--add-section", f".gdb_index={index}", "--set-section-flags", ".gdb_index=readonly",
           str(copy), str(indexed)], dest)
     dir_fd = stage.open_dir_inside(stage_root, dest.parent)
     try:
@@ -174,12 +173,3 @@ def _copier(src: BinaryIO) -> Callable[[BinaryIO], None]:
     def write(out: BinaryIO) -> None:
         shutil.copyfileobj(src, out, 1 << 20)
     return write
-
-
-def _run(argv: list[str], subject: Path) -> None:
-    try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
-    except OSError as err:
-        raise ToolError(str(subject), argv, f"cannot run: {err.strerror}") from None
-    if proc.returncode != 0:
-        raise ToolError(str(subject), argv, proc.stderr or proc.stdout)
