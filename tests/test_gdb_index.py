@@ -230,3 +230,25 @@ def test_the_index_is_the_same_bytes_every_time(tmp_path: Path) -> None:
         assert all(elfread.read_elf(p).section(".gdb_index") is not None for p in files)
         results.add(tuple((p.relative_to(copy), p.read_bytes()) for p in files))
     assert len(results) == 1
+
+
+def test_a_failing_gdb_is_a_warning_and_the_tree_stays_consistent(tmp_path: Path) -> None:
+    """gdb failing on every file: warnings, exit 0; the debug files still compressed after dwz and
+    every CRC right (check finds only the missing indexes)."""
+    fake = tmp_path / "gdb"
+    fake.write_text('#!/bin/sh\necho "gdb: internal-error: something broke" >&2\nexit 1\n')
+    fake.chmod(0o755)
+    src = write_sources(tmp_path / "build" / "demo-1.0")
+    root = tmp_path / "root"
+    build_unstripped(src, root, LIBDIR["redhat"])
+    policy = policy_file(tmp_path, "redhat")
+    env = env_with_package()
+    env["GDB"] = str(fake)
+    proc = run_cli("split", "--policy", policy, "--jobs", "2", *RPM_ARGS, root, env=env)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if "no .gdb_index" in line]
+    assert warnings and all(line.endswith("failed: gdb: internal-error: something broke") for line in warnings)
+    check = run_cli("check", "--policy", policy, *RPM_ARGS, root)
+    assert check.returncode == 1
+    rules = {line.split()[1] for line in check.stdout.splitlines() if line.startswith("error ")}
+    assert rules == {"SD408"}, check.stdout

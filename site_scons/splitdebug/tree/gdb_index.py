@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..elf import read as elfread
-from ..errors import SplitDebugError
+from ..errors import SplitDebugError, ToolError
 from ..layout import StageRoot
 from ..policy import Policy
 from . import rewrite, stage
 
 COPY_NAME = "splitdebug-indexed.debug"  # the debug file's private copy; gdb names its index after it
+MAX_CLIMB = 64  # a relative altlink climbing further (not dwz's) is left to the build-id lookup
 INDEX_SECTIONS = (".gdb_index", ".debug_names")  # either one: gdb-add-index leaves the file alone
 
 
@@ -86,14 +87,24 @@ def add_indexes(stage_root: StageRoot, debug_files: list[Path], multifiles: list
     # Each multifile from the first file naming it, before the others run at once (they read it).
     firsts = {m: p for p, m in reversed(todo) if m is not None and not has_index(elfread.read_elf(m))}
     for multifile, first in sorted(firsts.items(), key=lambda item: item[1]):
-        warnings += _index_one(stage_root, first, multifile, gdb, objcopy, with_multifile=True)
+        warnings += _index_or_warn(stage_root, first, multifile, gdb, objcopy, with_multifile=True)
     rest = [(p, m) for p, m in todo if p not in firsts.values()]
     if jobs > 1 and len(rest) > 1:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            found = list(pool.map(lambda pm: _index_one(stage_root, pm[0], pm[1], gdb, objcopy), rest))
+            found = list(pool.map(lambda pm: _index_or_warn(stage_root, pm[0], pm[1], gdb, objcopy), rest))
     else:
-        found = [_index_one(stage_root, p, m, gdb, objcopy) for p, m in rest]
+        found = [_index_or_warn(stage_root, p, m, gdb, objcopy) for p, m in rest]
     return warnings + [w for ws in found for w in ws]
+
+
+def _index_or_warn(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: str, objcopy: str,
+                   with_multifile: bool = False) -> list[str]:
+    """_index_one; gdb or objcopy failing on a file is a warning (the file stays valid, unindexed:
+    check says SD408), so that the pass still compresses and fixes every CRC."""
+    try:
+        return _index_one(stage_root, path, multifile, gdb, objcopy, with_multifile)
+    except ToolError as err:
+        return [f"no .gdb_index: {err}"]
 
 
 def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: str, objcopy: str,
@@ -111,14 +122,16 @@ def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: s
             # The copy as deep in `work` as the altlink climbs: a relative altlink (-r) resolves
             # inside the private directory, to the multifile's copy; any other is found by build-id.
             rel = posixpath.normpath(alt[0])
-            work = work.joinpath(*["d"] * rel.split("/").count(".."))
             alt_copy = private / ".build-id" / alt[1][:2] / f"{alt[1][2:]}.debug"
             alt_copy.parent.mkdir(parents=True)
             _copy_in(stage_root, multifile, alt_copy)
-            if not posixpath.isabs(rel):
+            climbs = rel.split("/").count("..")
+            if not posixpath.isabs(rel) and climbs <= MAX_CLIMB and posixpath.basename(rel) not in ("", ".", ".."):
+                work = work.joinpath(*["d"] * climbs)
                 beside = work / rel
                 beside.parent.mkdir(parents=True, exist_ok=True)
-                os.link(alt_copy, beside)
+                if not os.path.lexists(beside) and beside != work / COPY_NAME:
+                    os.link(alt_copy, beside)
         work.mkdir(parents=True, exist_ok=True)
         copy = work / COPY_NAME
         _copy_in(stage_root, path, copy)
