@@ -252,3 +252,24 @@ def test_a_failing_gdb_is_a_warning_and_the_tree_stays_consistent(tmp_path: Path
     assert check.returncode == 1
     rules = {line.split()[1] for line in check.stdout.splitlines() if line.startswith("error ")}
     assert rules == {"SD408"}, check.stdout
+
+
+def test_indexed_files_are_left_alone_by_a_second_pass(tmp_path: Path) -> None:
+    """A second pass over an indexed tree (a rerun, the SCons stage again) changes no byte; a file with
+    a .debug_names instead (gdb-add-index -dwarf-5's) is left alone too, and check accepts it."""
+    root, policy = split_tree(tmp_path, "debian")
+    files = debug_elves(root)
+    debug = next(p for p in files if "/.build-id/" in str(p))
+    names = tmp_path / "names.bin"
+    names.write_bytes(b"\0" * 64)
+    subprocess.run(["objcopy", "--remove-section", ".gdb_index", "--add-section", f".debug_names={names}",
+                    str(debug)], check=True)
+    before = {p: p.read_bytes() for p in files}
+    gdb_tool = gdb_index.find_gdb()
+    assert gdb_tool is not None
+    multifiles = [p for p in files if "/.dwz/" in str(p)]
+    warnings = gdb_index.add_indexes(StageRoot(root), [p for p in files if p not in multifiles], multifiles,
+                                     gdb_tool, "objcopy")
+    assert warnings == [] and {p: p.read_bytes() for p in files} == before
+    check = run_cli("check", "--policy", policy, root)
+    assert "SD408" not in check.stdout, check.stdout
