@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import env_with_package, resolves, run_cli, run_scons
-from distro_helpers import RPM_ARGS, build_unstripped, gdb, split, write_sources
+from distro_helpers import build_unstripped, gdb, split, write_sources
 from splitdebug.elf import read as elfread
 from splitdebug.errors import SplitDebugError
 from splitdebug.layout import StageRoot
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.skipif(shutil.which("gdb") is None or shutil.which("dwz
                                 reason="gdb and dwz judge this")
 LIBDIR = {"redhat": "/usr/lib64", "debian": "/usr/lib/x86_64-linux-gnu"}
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+# A package name of its own: dh_dwz's absolute altlink (/usr/lib/debug/.dwz/<multiarch>/<package>.debug)
+# is opened on this machine first, and another test may have installed a demo.debug there.
+PKG_ARGS = ("--package", "gdbindextest", "--version", "1.0", "--release", "1", "--arch", "x86_64")
 
 
 def policy_file(tmp: Path, base: str, *extra: str) -> Path:
@@ -46,7 +49,7 @@ def split_tree(tmp: Path, base: str, *extra: str, src: Path | None = None,
     root = tmp / "root"
     build_unstripped(src, root, LIBDIR[base])
     policy = policy_file(tmp, base, *extra)
-    split(root, str(policy), *RPM_ARGS, *(["--source-root", str(src)] if map_sources else []))
+    split(root, str(policy), *PKG_ARGS, *(["--source-root", str(src)] if map_sources else []))
     return root, policy
 
 
@@ -82,7 +85,7 @@ def test_gdb_uses_the_index_of_every_debug_file_and_the_multifile(tmp_path: Path
         out = objfiles(binary, root / "usr/lib/debug")
         assert uses_index(out), out
         assert resolves(gdb(binary, root / "usr/lib/debug", f"info line {function}"), stem)
-    check = run_cli("check", "--policy", policy, *RPM_ARGS, root)
+    check = run_cli("check", "--policy", policy, *PKG_ARGS, root)
     assert check.returncode == 0, check.stdout + check.stderr  # the CRCs name the indexed files
     assert "SD408" not in check.stdout
 
@@ -98,7 +101,7 @@ def test_without_dwz_the_index_comes_before_compression_and_the_crc(tmp_path: Pa
         assert info.section(".debug_info").flags & 0x800, f"{path}: .debug_info not compressed"  # type: ignore[union-attr]
     out = objfiles(root / "usr/bin/prog", root / "usr/lib/debug")
     assert uses_index(out), out
-    check = run_cli("check", "--policy", policy, *RPM_ARGS, root)
+    check = run_cli("check", "--policy", policy, *PKG_ARGS, root)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -215,7 +218,7 @@ def test_the_index_is_the_same_bytes_every_time(tmp_path: Path) -> None:
         tag.write_text(f'const char *tag_{name} = "{name}";\n')
         subprocess.run(["gcc", "-g", "-O1", "-Wl,--build-id=sha1", "-o", str(root / "usr/bin" / name),
                         *map(str, sources), str(tag)], check=True)
-    split(root, "redhat", *RPM_ARGS)  # dwz, no index
+    split(root, "redhat", *PKG_ARGS)  # dwz, no index
     gdb_tool = gdb_index.find_gdb()
     assert gdb_tool is not None
     results = set()
@@ -244,11 +247,11 @@ def test_a_failing_gdb_is_a_warning_and_the_tree_stays_consistent(tmp_path: Path
     policy = policy_file(tmp_path, "redhat")
     env = env_with_package()
     env["GDB"] = str(fake)
-    proc = run_cli("split", "--policy", policy, "--jobs", "2", *RPM_ARGS, root, env=env)
+    proc = run_cli("split", "--policy", policy, "--jobs", "2", *PKG_ARGS, root, env=env)
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if "no .gdb_index" in line]
     assert warnings and all(line.endswith("failed: gdb: internal-error: something broke") for line in warnings)
-    check = run_cli("check", "--policy", policy, *RPM_ARGS, root)
+    check = run_cli("check", "--policy", policy, *PKG_ARGS, root)
     assert check.returncode == 1
     rules = {line.split()[1] for line in check.stdout.splitlines() if line.startswith("error ")}
     assert rules == {"SD408"}, check.stdout
