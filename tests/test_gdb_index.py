@@ -25,8 +25,9 @@ pytestmark = pytest.mark.skipif(shutil.which("gdb") is None or shutil.which("dwz
                                 reason="gdb and dwz judge this")
 LIBDIR = {"redhat": "/usr/lib64", "debian": "/usr/lib/x86_64-linux-gnu"}
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-# A package name of its own: dh_dwz's absolute altlink (/usr/lib/debug/.dwz/<multiarch>/<package>.debug)
-# is opened on this machine first, and another test may have installed a demo.debug there.
+# A package name of its own: gdb opens dh_dwz's absolute altlink (/usr/lib/debug/.dwz/<multiarch>/
+# <package>.debug) on this machine first, and uses a file there of the same build-id (one without an
+# index voids the tree's): no package of this name is ever installed here.
 PKG_ARGS = ("--package", "gdbindextest", "--version", "1.0", "--release", "1", "--arch", "x86_64")
 
 

@@ -128,9 +128,10 @@ def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: s
             climbs = rel.split("/").count("..")
             if not posixpath.isabs(rel) and climbs <= MAX_CLIMB and posixpath.basename(rel) not in ("", ".", ".."):
                 work = work.joinpath(*["d"] * climbs)
-                beside = work / rel
-                beside.parent.mkdir(parents=True, exist_ok=True)
-                if not os.path.lexists(beside) and beside != work / COPY_NAME:
+                beside = Path(posixpath.normpath(posixpath.join(work, rel)))
+                # Only ever inside the private directory (an absolute name would replace `work`).
+                if beside.is_relative_to(private) and beside != work / COPY_NAME and not os.path.lexists(beside):
+                    beside.parent.mkdir(parents=True, exist_ok=True)
                     os.link(alt_copy, beside)
         work.mkdir(parents=True, exist_ok=True)
         copy = work / COPY_NAME
