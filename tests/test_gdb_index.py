@@ -277,3 +277,19 @@ def test_indexed_files_are_left_alone_by_a_second_pass(tmp_path: Path) -> None:
     assert warnings == [] and {p: p.read_bytes() for p in files} == before
     check = run_cli("check", "--policy", policy, root)
     assert "SD408" not in check.stdout, check.stdout
+
+
+@pytest.mark.parametrize("altlink, copy_dir, multifile", [
+    ("../../.dwz/demo-1.0-1.x86_64", "w/d/d", "w/.dwz/demo-1.0-1.x86_64"),  # find-debuginfo -r
+    ("/usr/lib/debug/.dwz/x86_64-linux-gnu/demo.debug", "w", None),          # dh_dwz -M: by build-id
+    ("../" * 65 + "x", "w", None),                                           # climbs too far
+    ("../..", "w", None),                                                    # names a directory
+    ("splitdebug-indexed.debug", "w", None),                                 # names the copy itself
+])
+def test_the_multifile_copy_goes_where_a_relative_altlink_leads_inside_the_private_directory(
+        tmp_path: Path, altlink: str, copy_dir: str, multifile: str | None) -> None:
+    work, beside = gdb_index.altlink_place(tmp_path, altlink)
+    assert work == tmp_path / copy_dir
+    assert beside == (None if multifile is None else tmp_path / multifile)
+    if beside is not None:
+        assert Path(os.path.normpath(work / altlink)) == beside

@@ -107,6 +107,27 @@ def _index_or_warn(stage_root: StageRoot, path: Path, multifile: Path | None, gd
         return [f"no .gdb_index: {err}"]
 
 
+def altlink_place(private: Path, altlink: str) -> tuple[Path, Path | None]:
+    """(directory for the debug file's copy, where the multifile's copy goes or None) in `private`.
+
+    The copy sits as deep as a relative altlink (-r) climbs, so that the altlink resolves inside the
+    private directory, to the multifile's copy, never to a file of this machine's (gdb opens what the
+    altlink names first, and takes any file there with the right build-id). Any other altlink (an
+    absolute one, or one climbing further than MAX_CLIMB) is left to gdb's build-id lookup.
+    """
+    work = private / "w"
+    rel = posixpath.normpath(altlink)
+    climbs = rel.split("/").count("..")
+    if posixpath.isabs(rel) or climbs > MAX_CLIMB or posixpath.basename(rel) in ("", ".", ".."):
+        return work, None
+    work = work.joinpath(*["d"] * climbs)
+    beside = Path(posixpath.normpath(posixpath.join(work, rel)))
+    # Only ever inside the private directory (an absolute name would replace `work`).
+    if not beside.is_relative_to(private) or beside == work / COPY_NAME:
+        return work, None
+    return work, beside
+
+
 def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: str, objcopy: str,
                with_multifile: bool = False) -> list[str]:
     """Index one debug file in a private directory (and its multifile, `with_multifile`)."""
@@ -119,20 +140,13 @@ def _index_one(stage_root: StageRoot, path: Path, multifile: Path | None, gdb: s
         if multifile is not None:
             alt = elfread.read_debugaltlink(path, elfread.read_elf(path))
             assert alt is not None
-            # The copy as deep in `work` as the altlink climbs: a relative altlink (-r) resolves
-            # inside the private directory, to the multifile's copy; any other is found by build-id.
-            rel = posixpath.normpath(alt[0])
             alt_copy = private / ".build-id" / alt[1][:2] / f"{alt[1][2:]}.debug"
             alt_copy.parent.mkdir(parents=True)
             _copy_in(stage_root, multifile, alt_copy)
-            climbs = rel.split("/").count("..")
-            if not posixpath.isabs(rel) and climbs <= MAX_CLIMB and posixpath.basename(rel) not in ("", ".", ".."):
-                work = work.joinpath(*["d"] * climbs)
-                beside = Path(posixpath.normpath(posixpath.join(work, rel)))
-                # Only ever inside the private directory (an absolute name would replace `work`).
-                if beside.is_relative_to(private) and beside != work / COPY_NAME and not os.path.lexists(beside):
-                    beside.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(alt_copy, beside)
+            work, beside = altlink_place(private, alt[0])
+            if beside is not None and not os.path.lexists(beside):
+                beside.parent.mkdir(parents=True, exist_ok=True)
+                os.link(alt_copy, beside)
         work.mkdir(parents=True, exist_ok=True)
         copy = work / COPY_NAME
         _copy_in(stage_root, path, copy)
