@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import env_with_package, resolves, run_cli, run_scons
+from conftest import env_with_package, readelf_sections, resolves, run_cli, run_scons
 from distro_helpers import build_unstripped, gdb, split, write_sources
 from splitdebug.elf import read as elfread
 from splitdebug.errors import SplitDebugError
@@ -76,8 +76,8 @@ def test_gdb_uses_the_index_of_every_debug_file_and_the_multifile(tmp_path: Path
     files = debug_elves(root)
     multifiles = [p for p in files if "/.dwz/" in str(p)]
     assert multifiles, "dwz made no multifile: the test would not cover it"
-    for path in files:
-        assert elfread.read_elf(path).section(".gdb_index") is not None, path
+    for path in files:  # one index each: the multifile's is added once, not by every file that uses it
+        assert [n for n in readelf_sections(path) if n == ".gdb_index"] == [".gdb_index"], path
     # tool_entry starts in record_score, inlined from common.h (whose types dwz moved to the multifile)
     for name, function, stem in (("usr/bin/prog", "prog_entry", "prog"), ("usr/bin/tool", "tool_entry", "common")):
         binary = root / name
@@ -282,6 +282,7 @@ def test_indexed_files_are_left_alone_by_a_second_pass(tmp_path: Path) -> None:
 @pytest.mark.parametrize("altlink, copy_dir, multifile", [
     ("../../.dwz/demo-1.0-1.x86_64", "w/d/d", "w/.dwz/demo-1.0-1.x86_64"),  # find-debuginfo -r
     ("/usr/lib/debug/.dwz/x86_64-linux-gnu/demo.debug", "w", None),          # dh_dwz -M: by build-id
+    ("../" * 64 + "x", "w" + "/d" * 64, "w/x"),                               # as far as it may
     ("../" * 65 + "x", "w", None),                                           # climbs too far
     ("../..", "w", None),                                                    # names a directory
     ("splitdebug-indexed.debug", "w", None),                                 # names the copy itself
@@ -293,3 +294,18 @@ def test_the_multifile_copy_goes_where_a_relative_altlink_leads_inside_the_priva
     assert beside == (None if multifile is None else tmp_path / multifile)
     if beside is not None:
         assert Path(os.path.normpath(work / altlink)) == beside
+
+
+def test_a_gdbinit_of_the_building_user_is_not_read(tmp_path: Path) -> None:
+    """gdb -nx: a ~/.gdbinit (a developer's, or one a build planted in HOME) plays no part."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gdbinit").write_text("quit 3\n")
+    src = write_sources(tmp_path / "build" / "demo-1.0")
+    root = tmp_path / "root"
+    build_unstripped(src, root, LIBDIR["redhat"])
+    env = env_with_package()
+    env["HOME"] = str(home)
+    proc = run_cli("split", "--policy", policy_file(tmp_path, "redhat"), *PKG_ARGS, root, env=env)
+    assert proc.returncode == 0 and "gdb_index" not in proc.stderr, proc.stderr
+    assert all(elfread.read_elf(p).section(".gdb_index") is not None for p in debug_elves(root))
