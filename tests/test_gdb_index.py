@@ -50,7 +50,8 @@ def split_tree(tmp: Path, base: str, *extra: str, src: Path | None = None,
     root = tmp / "root"
     build_unstripped(src, root, LIBDIR[base])
     policy = policy_file(tmp, base, *extra)
-    split(root, str(policy), *PKG_ARGS, *(["--source-root", str(src)] if map_sources else []))
+    proc = split(root, str(policy), *PKG_ARGS, *(["--source-root", str(src)] if map_sources else []))
+    assert "gdb_index" not in proc.stderr, proc.stderr  # every file indexed, no warning
     return root, policy
 
 
