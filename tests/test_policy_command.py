@@ -78,6 +78,7 @@ BAD = [  # (change to MINIMAL, line, key)
     ("compress_level: high\n", 7, "compress_level"),            # wrong type
     ("tool: gnu\n", 5, "tool"),                                  # not one of the choices (replaces tool)
     ("require_export_list: 'yes'\n", 7, "require_export_list"),  # a string, not a boolean
+    ("gdb_index: 'yes'\n", 7, "gdb_index"),                      # likewise
     ("build_id_links: [{link: '{debug_root}/.build-id/{build_id}', target: binary, relativ: x}]\n", 7,
      "build_id_links.relativ"),
 ]

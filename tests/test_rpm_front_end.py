@@ -159,7 +159,7 @@ def test_gdb_index_goes_into_the_debug_file(tmp_path: Path) -> None:
     (["--g-libs", "-m", "BUILDDIR"], {}, "--g-libs together with -m is not supported"),
     (["-l", "files", "BUILDDIR"], {}, "-l or -p without a -o"),
     (["-j", "0", "BUILDDIR"], {}, "-j 0: give a number of jobs"),
-    (["-i", "BUILDDIR"], {"PATH": "/nonexistent"}, "-i: GDB index requested, but no gdb-add-index installed"),
+    (["-i", "BUILDDIR"], {"PATH": "/nonexistent"}, "-i: GDB index requested, but no gdb installed (apt-get install gdb)"),
     (["-l", "missing.files", "-o", "x.list", "BUILDDIR"], {}, "-l missing.files: No such file or directory"),
     (["-p", "(", "-o", "x.list", "BUILDDIR"], {}, "-p '(': missing ), unterminated subpattern"),
 ])

@@ -72,7 +72,7 @@ TOP_KEYS = {
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
     "dwz_multifile_mib": False, "dwz_groups": False, "dwz_max_dies": False, "package_format": False,
-    "arch_names": False, "package_note": False, "package_note_required": False,
+    "arch_names": False, "package_note": False, "package_note_required": False, "gdb_index": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
 _KIND_NAMES = {int: "an integer", str: "a string", bool: "true or false"}
@@ -158,6 +158,8 @@ class Policy:
     # The mode the distribution's packages give debug files when packaging changes it (rpm ships
     # -debuginfo files 0644 although find-debuginfo writes 0444): `check` accepts either.
     debug_file_mode_packaged: int | None = None
+    # Each debug file (and dwz multifile) gets a .gdb_index after dwz (Fedora's %_include_gdb_index).
+    gdb_index: bool = False
 
     @property
     def ships_sources(self) -> bool:
@@ -386,6 +388,7 @@ class _Reader:
             package_note_required=opt("package_note_required", True,
                                       lambda n: self.scalar(n, "package_note_required", bool)),
             debug_file_mode_packaged=packaged,
+            gdb_index=opt("gdb_index", False, lambda n: self.scalar(n, "gdb_index", bool)),
         )
 
     def mode(self, node: yaml.Node, key: str) -> int:
@@ -562,6 +565,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "arch_names": dict(policy.arch_names),
         "package_note": dict(policy.package_note) or None,
         "package_note_required": policy.package_note_required,
+        "gdb_index": policy.gdb_index,
     }
     return doc
 

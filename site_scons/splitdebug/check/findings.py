@@ -78,6 +78,10 @@ RULES: tuple[Rule, ...] = (
          "a debug file's DWARF is compressed in another format than the policy's compress_debug_sections "
          "(zstd where the policy says zlib or none: elfutils 0.188 and dwz 0.15 cannot read it); zlib "
          "where the policy says none is a warning"),
+    Rule("SD408", "debug-file-without-gdb-index", ERROR,
+         "the policy asks for gdb_index and a binary's debug file, or a dwz multifile one uses, has DWARF "
+         "but no .gdb_index (nor .debug_names): gdb indexes it itself at every start, and ignores the "
+         "index of every file whose multifile lacks one"),
     Rule("SD501", "build-id-link-missing", ERROR,
          "a symlink the policy asks for (build_id_links, or <link>.debug of a symlinked binary) is missing"),
     Rule("SD502", "build-id-link-wrong-target", ERROR,

@@ -136,7 +136,7 @@ def prepare(root: Path, policy: Policy, meta: PackageMeta, work: Path, *, run_dw
     tree = work / "tree"
     copy_tree(root, tree)
     info = meta.info()
-    if run_dwz and policy.dwz != "none":
+    if run_dwz and (policy.dwz != "none" or policy.gdb_index):
         stage_root = StageRoot(tree)
         pairs = dwz.shipped_pairs(stage_root, policy, info)
         if pairs:

@@ -1,9 +1,10 @@
 """`splitdebug find-debuginfo`: find-debuginfo's job (debugedit 5.0) inside rpmbuild, done by the split.
 
 Per file, the step that decides the build-id is find-debuginfo's own: `debugedit -b BASE -d DEST [-n] -i
-[--build-id-seed=SEED] -l LIST FILE` (source paths rewritten, build-id recomputed as debugedit does), then
-`gdb-add-index` with -i. Then the redhat policy, adjusted to the options (debug file names, minidebuginfo,
-dwz, strictness), splits the tree: in-process, in parallel, dwz on the debug files. rpm makes the build-id
+[--build-id-seed=SEED] -l LIST FILE` (source paths rewritten, build-id recomputed as debugedit does). Then
+the redhat policy, adjusted to the options (debug file names, minidebuginfo, dwz, strictness, -i as the
+policy's gdb_index: each debug file indexed after dwz, where find-debuginfo runs gdb-add-index on the
+binary before), splits the tree: in-process, in parallel, dwz on the debug files. rpm makes the build-id
 links when it packages (`%_build_id_links`), as with find-debuginfo; we make none. Last, the sources debugedit
 listed are copied to /usr/src/debug/…, the `<link>.debug` symlinks made, and the lists written.
 """
@@ -14,7 +15,6 @@ import dataclasses
 import os
 import posixpath
 import re
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import SplitDebugError
 from ..layout import PackageInfo, StageRoot
 from ..policy import Policy, StripFlags, load_policy
-from ..tree import sources
+from ..tree import gdb_index, sources
 from ..tree.rewrite import Tools
 from ..tree.scan import Candidate, scan_tree
 from ..tree.split import Report, split_tree
@@ -74,7 +74,10 @@ def front_policy(base: Policy, opts: Options) -> Policy:
         strip=StripFlags(tuple(g if opts.strip_g else flags), tuple(g if opts.strip_g or opts.strip_glibs else flags),
                          None),  # archives: rpm's brp-strip-static-archive
         missing_build_id="error" if opts.strict else "warn",
-        source_dir=None, dwz=dwz, dwz_args=tuple(dwz_args))
+        source_dir=None, dwz=dwz, dwz_args=tuple(dwz_args),
+        # -i: the tree pass indexes each debug file after dwz, the multifile too (tree/gdb_index.py),
+        # not gdb-add-index on the binary before the split, which writes beside it by path.
+        gdb_index=opts.gdb_index)
 
 
 def refuse_unsupported(opts: Options) -> None:
@@ -83,8 +86,8 @@ def refuse_unsupported(opts: Options) -> None:
         # minidebuginfo is policy-wide.
         raise SplitDebugError("find-debuginfo: --g-libs together with -m is not supported by splitdebug "
                               "(use -g, or drop -m)")
-    if opts.gdb_index and shutil.which("gdb-add-index") is None:
-        raise SplitDebugError("find-debuginfo: -i: GDB index requested, but no gdb-add-index installed")
+    if opts.gdb_index and gdb_index.find_gdb() is None:
+        raise SplitDebugError("find-debuginfo: -i: GDB index requested, but no gdb installed (apt-get install gdb)")
 
 
 def run(opts: Options, build: RpmBuild, say: Callable[[str], None]) -> Report:
@@ -129,7 +132,7 @@ def run(opts: Options, build: RpmBuild, say: Callable[[str], None]) -> Report:
 
 def _edit_all(candidates: list[Candidate], opts: Options, base: str, dest: str, debugedit: str,
               say: Callable[[str], None]) -> list[str]:
-    """debugedit (and gdb-add-index) on every file to split, in parallel: the sources they name."""
+    """debugedit on every file to split, in parallel: the sources they name."""
     todo = [c for c in candidates if c.kind != "static_archive"]
     with tempfile.TemporaryDirectory(prefix="splitdebug-fdi-") as tmp:
         def edit(item: tuple[int, Candidate]) -> list[str]:
@@ -139,8 +142,6 @@ def _edit_all(candidates: list[Candidate], opts: Options, base: str, dest: str, 
                     *([f"--build-id-seed={opts.build_id_seed}"] if opts.build_id_seed else []),
                     "-l", str(listing), str(c.path)]
             _tool(argv, c.image)
-            if opts.gdb_index:
-                _tool(["gdb-add-index", str(c.path)], c.image)
             data = listing.read_bytes() if listing.exists() else b""
             return [os.fsdecode(name) for name in data.split(b"\0") if name]
 

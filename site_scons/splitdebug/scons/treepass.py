@@ -1,4 +1,4 @@
-"""The stage's tree-level pass (dwz), so that the stage holds what the packages ship.
+"""The stage's tree-level pass (dwz, .gdb_index), so that the stage holds what the packages ship.
 
 Splits are per link; dwz works on a whole tree (a multifile shared by every debug file of the root). One
 node per staging root, built after every staging into it: it puts back each binary's split outputs (a
@@ -41,7 +41,7 @@ def tree_pass_for(env: Any, root: Path, record: Any) -> Any | None:
     """The pass node of a staging root (made once), now also after `record`; None when the policy
     has no tree-level pass."""
     policy = env_policy(env)
-    if policy.dwz == "none":
+    if policy.dwz == "none" and not policy.gdb_index:
         return None
     root_dir = env.Dir(str(root))
     node = getattr(root_dir.attributes, "splitdebug_tree_pass", None)

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from ..elf import read as elfread
 from .. import layout
+from . import gdb_index
 from . import rewrite
 from . import stage
 from .. import fs
@@ -62,7 +63,8 @@ def is_compressed(info: elfread.ElfInfo) -> bool:
 def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iterable[tuple[Path, Path]],
             tools: rewrite.Tools, dwz_tool: str | None = None, jobs: int = 1,
             compressed_are_pending: bool = False, fix_crc: bool = True) -> DwzReport:
-    """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths.
+    """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths;
+    then the policy's .gdb_index (gdb_index.py; the pass runs for it alone when the policy has no dwz).
 
     A debug file with a .gnu_debugaltlink has been through dwz already. So has a compressed one,
     unless `compressed_are_pending` (a tree split file by file with compression, as the SCons
@@ -77,8 +79,9 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     report = DwzReport()
     pairs = sorted(set(pairs))
     tool = dwz_tool or find_dwz()
-    if tool is None:
+    if tool is None and policy.dwz != "none":
         raise SplitDebugError(f"policy {policy.name!r} runs dwz, which is not installed (apt-get install dwz)")
+    gdb = gdb_index.require_gdb(policy) if policy.gdb_index else None
     groups = _by_inode(debug for _, debug in pairs)
     eligible, to_decompress, compressed_before = [], [], set()
     for primary in groups:
@@ -89,9 +92,9 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             if compressed:  # dwz already ran on it (an earlier pass)
                 compressed_before.add(primary)
             continue
-        if compressed:
+        if compressed and policy.dwz != "none":  # for dwz; gdb (the index alone) reads it compressed
             to_decompress.append(primary)
-        if info.section(".debug_info") is not None:
+        if info.section(".debug_info") is not None and policy.dwz != "none":
             eligible.append(primary)
     elfutils = policy.tool == "elfutils"
     _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools, elfutils=elfutils), to_decompress)
@@ -108,6 +111,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     multifiles = [_multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None for batch in batches]
     at_once = max(1, min(jobs, len(batches)))
     compressing = policy.compress_debug_sections != "none"
+    # With an index to add, no file is final before gdb has read it and its multifile: no overlap.
+    overlap = compressing and gdb is None
 
     def compress(path: Path) -> None:
         rewrite.recompress_debug(path, policy.compress_debug_sections, tools, policy.compress_level,
@@ -116,16 +121,22 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     # Largest first throughout: no big file left to compress alone at the end.
     with _Overlap(jobs if compressing else 0, compress) as squeeze:
         def group(i: int) -> str | None:
-            warning = _dwz(tool, policy, batches[i], multifiles[i], max(1, jobs // at_once))
+            warning = _dwz(tool or "dwz", policy, batches[i], multifiles[i], max(1, jobs // at_once))
             # A group's files are final once its dwz is done: compressed while the other groups' dwz
             # runs, not after the slowest one.
-            squeeze.submit(sorted(batches[i], key=lambda path: -path.stat().st_size))
+            if overlap:
+                squeeze.submit(sorted(batches[i], key=lambda path: -path.stat().st_size))
             return warning
 
         outcomes = _map(at_once, group, list(range(len(batches))))
-        in_batches = {p for batch in batches for p in batch}
-        to_compress = [p for p in to_compress if p not in in_batches]
+        if overlap:
+            in_batches = {p for batch in batches for p in batch}
+            to_compress = [p for p in to_compress if p not in in_batches]
         to_compress += _multifile_outcomes(stage_root, policy, report, batches, multifiles, outcomes)
+        if gdb is not None:  # on dwz's output, before compression and the CRCs: each index covers final DWARF
+            report.warnings += gdb_index.add_indexes(
+                stage_root, [p for p in groups if p not in compressed_before],
+                [stage_root.fs_path(policy, image) for image in report.multifiles], gdb, tools.objcopy, jobs)
         # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
         # those are one file with several names, compressed once.
         copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import dwz
+from . import gdb_index
 from ..elf import read as elfread
 from .. import layout
 from . import rewrite
@@ -120,6 +121,10 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         raise SplitDebugError(f"needed tools not found: {', '.join(missing)}")
     smap, debugedit = _source_mapping(policy, pkg, source_root)
     dwz_tool = _dwz_tool(policy)
+    # The tree-level pass (dwz.run_dwz) runs for dwz, for .gdb_index, or both: it compresses after them.
+    tree_pass = dwz_tool is not None or policy.gdb_index
+    if policy.gdb_index:
+        gdb_index.require_gdb(policy)  # before anything is written
     named_sources: dict[str, list[str]] = {}
     report_notes: list[str] = []
     for leftover in stage.sweep_leftovers(stage_root.root):
@@ -133,7 +138,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     work = plan(policy, scan.candidates, pkg, report.errors)
     # With dwz, an in-process split writes debug files first and dwz starts on them while the
     # stripped binaries (minidebuginfo: xz) are written: the two longest parts overlap.
-    overlap = dwz_tool is not None and smap is None and bool(work)
+    overlap = tree_pass and smap is None and bool(work)
     earlier: list[tuple[Path, Path]] = []
     if overlap:
         try:  # binaries an earlier, interrupted run split: dwz goes over them too
@@ -150,7 +155,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     # Largest files first: with few workers, a big file started last would leave the others idle.
     by_size = sorted(work, key=lambda item: -_size(item[0].path))
     task = functools.partial(_split_one, stage_root, policy, tools, smap=smap, debugedit=debugedit,
-                             compress=dwz_tool is None, defer=overlap)
+                             compress=not tree_pass, defer=overlap)
     # An in-process split spends part of its time in Python, where threads share one GIL: the
     # command line (no threads of its own) forks its workers instead, before any thread exists.
     pool = _process_pool(jobs) if processes and jobs > 1 and len(work) > jobs and not overlap else None
@@ -206,7 +211,7 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                 stage.install_symlink(stage_root, policy, dl)
             except (SplitDebugError, OSError) as err:
                 report.errors.append(f"{dl.path}: {err}")
-    if dwz_tool is not None and not overlap and (debug_of or not scan.candidates):
+    if tree_pass and not overlap and (debug_of or not scan.candidates):
         try:
             pairs = dwz.shipped_pairs(stage_root, policy, pkg)
         except (SplitDebugError, OSError) as err:

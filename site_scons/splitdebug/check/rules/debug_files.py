@@ -1,4 +1,4 @@
-"""SD4xx: debug files: build-id, contents, mode, dwz altlinks, orphans."""
+"""SD4xx: debug files: build-id, contents, mode, dwz altlinks, orphans, .gdb_index."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..survey import FileFacts
 
 
 def rule_debug_files(ctx: Context) -> Iterator[Finding]:
-    """SD402-SD405, SD601, SD603: what lies under the debug root, and debug files elsewhere."""
+    """SD402-SD405, SD408, SD601, SD603: what lies under the debug root, and debug files elsewhere."""
     # Debug files some binary's layout leads to (through any of its names).
     referenced = {p.debug.key for p in ctx.pairings if p.debug is not None} | ctx.referenced
     alt_targets: set[Key] = set()
@@ -26,6 +26,7 @@ def rule_debug_files(ctx: Context) -> Iterator[Finding]:
             if key in referenced:  # the policy's layout puts debug files elsewhere
                 yield from _debug_contents(ctx, facts, info, of_binary=True)
                 yield from _compression(ctx, facts)
+                yield from _gdb_index(ctx, facts, info)
             elif info is not None and info.is_debug_file:
                 yield finding("SD603", facts.image, "a separated debug file outside the debug root "
                                                     f"{ctx.policy.debug_root}")
@@ -44,6 +45,8 @@ def rule_debug_files(ctx: Context) -> Iterator[Finding]:
             continue
         yield from _debug_contents(ctx, facts, info, of_binary=key in referenced)
         yield from _compression(ctx, facts)
+        if key in referenced or key in alt_targets:
+            yield from _gdb_index(ctx, facts, info)
         mode = ctx.model.entries[facts.image].mode
         packaged = ctx.policy.debug_file_mode_packaged
         if key in referenced and mode not in (ctx.policy.debug_file_mode, packaged):
@@ -109,3 +112,13 @@ def _compression(ctx: Context, facts: FileFacts) -> Iterator[Finding]:
     lenient = all(f in ("zlib", "zlib-gnu") for f in foreign)
     yield finding("SD407", facts.image, f"{sections} compressed with {'/'.join(foreign)}, the policy says "
                                         f"{wanted}", WARNING if lenient else None)
+
+
+def _gdb_index(ctx: Context, facts: FileFacts, info: elfread.ElfInfo | None) -> Iterator[Finding]:
+    """SD408: the policy's gdb_index: a file with DWARF carries an index (gdb makes none without)."""
+    if not ctx.policy.gdb_index or info is None:
+        return
+    if info.section(".debug_info") is None and info.section(".zdebug_info") is None:
+        return
+    if info.section(".gdb_index") is None and info.section(".debug_names") is None:
+        yield finding("SD408", facts.image, "no .gdb_index (the policy's gdb_index)")
