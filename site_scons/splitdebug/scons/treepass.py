@@ -26,6 +26,7 @@ import SCons.Script
 
 from ..errors import SplitDebugError
 from ..layout import StageRoot
+from ..policy import Policy
 from ..tree import dwz, stage
 from .env import env_package, env_policy, env_tools
 
@@ -41,14 +42,18 @@ def tree_pass_for(env: Any, root: Path, record: Any) -> Any | None:
     """The pass node of a staging root (made once), now also after `record`; None when the policy
     has no tree-level pass."""
     policy = env_policy(env)
-    if policy.dwz == "none" and not policy.gdb_index:
-        return None
     root_dir = env.Dir(str(root))
     node = getattr(root_dir.attributes, "splitdebug_tree_pass", None)
     if node is None:
         key = hashlib.sha1(str(root).encode()).hexdigest()[:12]
         target = env.Dir("#.splitdebug").File(f"treepass-{key}.json")
-        node = env.SplitDebugTreePass(target, [], SPLITDEBUG_STAGEROOT=str(root))[0]
+        has_pass = _has_pass(policy)
+        if not has_pass and not os.path.exists(target.abspath):
+            return None
+        # Under a policy without a pass, the node of an earlier one removes the multifiles it made.
+        comstr = {} if has_pass else {
+            "SPLITDEBUGTREEPASSCOMSTR": "Removing earlier dwz multifiles from $SPLITDEBUG_STAGEROOT"}
+        node = env.SplitDebugTreePass(target, [], SPLITDEBUG_STAGEROOT=str(root), **comstr)[0]
         node.attributes.splitdebug_is_tree_pass = True
         env.Depends(node, env.File(policy.source))
         env.NoCache(node)
@@ -56,8 +61,15 @@ def tree_pass_for(env: Any, root: Path, record: Any) -> Any | None:
         if SCons.Script.GetOption("clean"):
             env.Clean(node, [str(root / p.lstrip("/")) for p in _recorded_multifiles(Path(node.abspath))])
         root_dir.attributes.splitdebug_tree_pass = node
+        # `scons stage` or Default("stage") asks for the root directory, and the pass is a node of its
+        # own outside it: without this, such a build would stage files dwz never saw.
+        env.Depends(root_dir, node)
     env.Depends(node, record)
     return node
+
+
+def _has_pass(policy: Policy) -> bool:
+    return policy.dwz != "none" or policy.gdb_index
 
 
 def _recorded_multifiles(path: Path) -> list[str]:
@@ -75,13 +87,15 @@ def tree_pass_action(target: list[Any], source: list[Any], env: Any) -> int:
     top = Path(env.Dir("#").abspath)
     records = sorted(Path(d.abspath) for d in target[0].depends if str(d).endswith(".json"))
     try:
-        for record in records:
-            _restore(record, root, top, policy.debug_file_mode)
         for old in _recorded_multifiles(out):  # a multifile of an earlier pass: remade below, or stale
             path = root.fs_path(policy, old)
             if path.is_file() and not path.is_symlink():
                 path.unlink()
-        pairs = dwz.shipped_pairs(root, policy, pkg)
+                stage.remove_empty_dirs(path.parent, root.root)  # as a clean build under this policy
+        has_pass = _has_pass(policy)  # else only the cleaning above, after a policy that had one
+        for record in records if has_pass else []:
+            _restore(record, root, top, policy.debug_file_mode)
+        pairs = dwz.shipped_pairs(root, policy, pkg) if has_pass else []
         # The pass is the build's last step, alone: it takes scons -j's cores (dwz groups at once,
         # (de)compression in threads); the bytes do not depend on it.
         jobs = max(1, int(SCons.Script.GetOption("num_jobs") or 1))
