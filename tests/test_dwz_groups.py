@@ -3,8 +3,10 @@ multifile, so dwz's memory stays bounded whatever the tree size. gdb and the che
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,10 @@ from conftest import REPO, run_cli
 from distro_helpers import (NAME, RPM_ARGS, altlink, debuginfod_session, extract_deb, extract_rpm, gdb,
                             package)
 from splitdebug.elf import read as elfread
-from splitdebug.tree.dwz import dwz_groups
+from splitdebug.layout import PackageInfo, StageRoot
+from splitdebug.policy import load_policy
+from splitdebug.tree.dwz import Fresh, dwarf_size, dwz_groups, run_dwz, shipped_pairs
+from splitdebug.tree.rewrite import Tools
 
 PROGRAMS = 6
 STRUCTS = 3600  # about 0.39 MB of .debug_info + .debug_str per program: 2 programs per 1 MiB group
@@ -289,3 +294,61 @@ def test_each_group_compressed_as_its_dwz_ends_same_bytes_at_any_jobs(tmp_path: 
         check = run_cli("check", "--policy", policy, "--package", NAME, root)
         assert check.returncode == 0, check.stdout + check.stderr
     assert trees["1"] == trees["2"]
+
+
+def test_a_group_s_dwz_starts_while_the_next_group_s_files_are_still_being_written(tmp_path: Path) -> None:
+    """run_dwz's `fresh` files (the split still writing them, DWARF sizes from the inputs): group 1's
+    dwz runs before groups 2 and 3 have their debug files, and the tree ends byte for byte as when
+    every file was there from the start. Real dwz behind a wrapper that marks each group's run done;
+    the later groups' files appear only once group 1's dwz has finished (60 s at most, else they count
+    as failed splits and the bytes differ)."""
+    plain = tmp_path / "debian-plain.yaml"
+    small = tmp_path / "debian-small.yaml"
+    text = (REPO / "configs/debian.yaml").read_text().replace("\ndwz_multifile_mib: 128\n", "\ndwz_multifile_mib: 1\n")
+    small.write_text(text)
+    plain.write_text(re.sub(r"\ncompress_debug_sections: \w+\n", "\ncompress_debug_sections: none\n",
+                            re.sub(r"\ndwz: \w+\n", "\ndwz: none\n", text)))
+    progs = build_tree(tmp_path / "src", tmp_path / "split")
+    proc = run_cli("split", "--policy", plain, "--package", NAME, tmp_path / "split")
+    assert proc.returncode == 0, proc.stderr
+    marker = tmp_path / "group-done"
+    wrapper = tmp_path / "dwz-wrapper"
+    wrapper.write_text(f'#!/bin/sh\ndwz "$@"; rc=$?\ncase " $* " in *" -m "*) touch {marker};; esac\nexit $rc\n')
+    wrapper.chmod(0o755)
+    policy, pkg, tools = load_policy(str(small)), PackageInfo(NAME, "", "", ""), Tools.from_environ()
+    trees = {}
+    for gated in (False, True):
+        root = tmp_path / f"root-{gated}"
+        subprocess.run(["cp", "-a", str(tmp_path / "split"), str(root)], check=True)
+        stage_root = StageRoot(root)
+        pairs = shipped_pairs(stage_root, policy, pkg)
+        assert len(pairs) == PROGRAMS
+        fresh = {}
+        if gated:
+            marker.unlink()  # from the reference run's dwz
+            held = tmp_path / "held"
+            held.mkdir()
+            for binary, debug in pairs:
+                info = elfread.read_elf(debug)  # the same DWARF sizes as its unstripped input
+                later = binary.name not in ("p0", "p1")  # group 1: the first two in path order
+                if later:
+                    debug.rename(held / debug.name)
+                fresh[debug] = Fresh(functools.partial(appear, held / debug.name, debug, marker) if later else
+                                     (lambda: None), True, dwarf_size(info))
+        report = run_dwz(stage_root, policy, pkg, pairs, tools, str(wrapper), jobs=2, fresh=fresh)
+        assert report.files == PROGRAMS and len(report.multifiles) == 3, report
+        trees[gated] = {p.relative_to(root).as_posix(): p.read_bytes()
+                        for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+    assert trees[True] == trees[False]
+    gdb_reads_lines_and_types([tmp_path / "root-True/usr/bin" / p.name for p in progs],
+                              tmp_path / "root-True/usr/lib/debug")
+
+
+def appear(held: Path, debug: Path, marker: Path) -> None:
+    """A later group's debug file, written only once a group's dwz is done."""
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{debug}: no dwz ran before it was written")
+        time.sleep(0.05)
+    held.rename(debug)

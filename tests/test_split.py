@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lzma
 import os
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Tree, compile_c, gdb_info_line, readelf_sections, resolves, run_cli
+from conftest import REPO, Tree, compile_c, gdb_info_line, readelf_sections, resolves, run_cli
 from splitdebug.elf import read as elfread
 
 RH = ("--version", "1.0", "--release", "1", "--arch", "x86_64")
@@ -290,3 +291,33 @@ def test_temporary_files_make_a_missing_directory(tmp_path: Path) -> None:
     made = _temp_name(tmp_path / "not" / "there")
     assert made.is_file() and made.stat().st_size == 0 and made.name.startswith(TEMP_PREFIX)
     assert made.parent == tmp_path / "not" / "there"
+
+
+def test_minidebuginfo_xz_preset_changes_only_the_xz_stream(tmp_path: Path) -> None:
+    """redhat.yaml's minidebuginfo_xz_preset (2; find-debuginfo's xz runs at 6): the same symbol ELF
+    inside a different xz stream (xz -t accepts it), and a preset out of 0-9 is a one-line error."""
+    text = (REPO / "configs/redhat.yaml").read_text()
+    assert "\nminidebuginfo_xz_preset: 2\n" in text
+    data = {}
+    for preset in (2, 6):
+        policy = tmp_path / f"redhat-{preset}.yaml"
+        policy.write_text(text.replace("\nminidebuginfo_xz_preset: 2\n", f"\nminidebuginfo_xz_preset: {preset}\n"))
+        root = tmp_path / f"root-{preset}"
+        (root / "usr/bin").mkdir(parents=True)
+        subprocess.run(["gcc", "-g", "-O1", "-Wl,--build-id", "-o", str(root / "usr/bin/prog"), "-x", "c", "-"],
+                       input="static int helper(int x) { return x * 3; }\n"
+                             "int main(int argc, char **argv) { (void)argv; return helper(argc); }\n",
+                       text=True, check=True)
+        proc = run_cli("split", "--policy", policy, "--package", "p", "--version", "1", "--release", "1",
+                       "--arch", "x86_64", root)
+        assert proc.returncode == 0, proc.stderr
+        binary = root / "usr/bin/prog"
+        data[preset] = elfread.section_bytes(binary, elfread.read_elf(binary), ".gnu_debugdata")
+        (tmp_path / f"mini-{preset}.xz").write_bytes(data[preset])
+        subprocess.run(["xz", "-t", str(tmp_path / f"mini-{preset}.xz")], check=True)
+    assert data[2] != data[6]
+    assert lzma.decompress(data[2]) == lzma.decompress(data[6])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("\nminidebuginfo_xz_preset: 2\n", "\nminidebuginfo_xz_preset: 10\n"))
+    proc = run_cli("split", "--policy", bad, "--package", "p", tmp_path / "root-2")
+    assert proc.returncode != 0 and "an xz preset is 0 to 9" in proc.stderr and "Traceback" not in proc.stderr

@@ -71,7 +71,8 @@ TOP_KEYS = {
     "missing_build_id": False,
     "build_id_bytes": False, "require_export_list": False, "cflags": False,
     "source_dir": False, "dwz": False, "dwz_multifile": False, "dwz_altlink": False,
-    "dwz_multifile_mib": False, "dwz_groups": False, "dwz_max_dies": False, "package_format": False,
+    "dwz_multifile_mib": False, "dwz_groups": False, "dwz_max_dies": False, "minidebuginfo_xz_preset": False,
+    "package_format": False,
     "arch_names": False, "package_note": False, "package_note_required": False, "gdb_index": False,
 }
 LINK_KEYS = {"link": True, "target": True, "relative": False, "if_executable": False}
@@ -147,6 +148,8 @@ class Policy:
     # dwz -L: a debug file with more DIEs is left as it is (dwz holds about DWZ_BYTES_PER_DIE of memory
     # per DIE of a file: 881 MB for a 157 MB C++ debug file). None: dwz's own limit (50 million).
     dwz_max_dies: int | None = None
+    # xz preset of the minidebuginfo (keep_symbols: minidebuginfo); 6 is xz's default, find-debuginfo's.
+    minidebuginfo_xz_preset: int = 6
     # More dwz options (find-debuginfo's --dwz-low-mem-die-limit N: -l N); set by the rpm front end.
     dwz_args: tuple[str, ...] = ()
     package_format: str = "none"
@@ -381,6 +384,7 @@ class _Reader:
             dwz_multifile_mib=group_mib,
             dwz_groups=opt("dwz_groups", 1, lambda n: self.count(n, "dwz_groups")),
             dwz_max_dies=opt("dwz_max_dies", None, self.dies_or_null),
+            minidebuginfo_xz_preset=opt("minidebuginfo_xz_preset", 6, self.xz_preset),
             package_format=opt("package_format", "none",
                                lambda n: self.choice(n, "package_format", PACKAGE_FORMATS)),
             arch_names=opt("arch_names", (), self.arch_names),
@@ -419,6 +423,12 @@ class _Reader:
         value = int(self.scalar(node, key, int))
         if not 1 <= value <= 64:
             raise self.fail(node, key, "a number of groups is 1 to 64")
+        return value
+
+    def xz_preset(self, node: yaml.Node) -> int:
+        value = int(self.scalar(node, "minidebuginfo_xz_preset", int))
+        if not 0 <= value <= 9:
+            raise self.fail(node, "minidebuginfo_xz_preset", "an xz preset is 0 to 9")
         return value
 
     def dies_or_null(self, node: yaml.Node) -> int | None:
@@ -560,7 +570,7 @@ def policy_document(policy: Policy) -> dict[str, Any]:
         "cflags": list(policy.cflags), "source_dir": policy.source_dir, "dwz": policy.dwz,
         "dwz_multifile": policy.dwz_multifile, "dwz_altlink": policy.dwz_altlink,
         "dwz_multifile_mib": policy.dwz_multifile_mib, "dwz_groups": policy.dwz_groups,
-        "dwz_max_dies": policy.dwz_max_dies,
+        "dwz_max_dies": policy.dwz_max_dies, "minidebuginfo_xz_preset": policy.minidebuginfo_xz_preset,
         "package_format": policy.package_format,
         "arch_names": dict(policy.arch_names),
         "package_note": dict(policy.package_note) or None,

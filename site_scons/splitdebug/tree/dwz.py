@@ -17,8 +17,9 @@ import os
 import shutil
 import stat
 import subprocess
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,15 @@ class DwzReport:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Fresh:
+    """A debug file the split is writing: `written` waits for it (raises if its split failed);
+    DWARF as its input's."""
+    written: Callable[[], object]
+    has_debug_info: bool
+    dwarf_bytes: int
+
+
 def find_dwz(environ: dict[str, str] | None = None) -> str | None:
     env = os.environ if environ is None else environ
     tool = env.get("DWZ", "dwz")
@@ -62,7 +72,8 @@ def is_compressed(info: elfread.ElfInfo) -> bool:
 
 def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iterable[tuple[Path, Path]],
             tools: rewrite.Tools, dwz_tool: str | None = None, jobs: int = 1,
-            compressed_are_pending: bool = False, fix_crc: bool = True) -> DwzReport:
+            compressed_are_pending: bool = False, fix_crc: bool = True,
+            fresh: Mapping[Path, Fresh] | None = None) -> DwzReport:
     """Run the policy's dwz pass over `pairs` of (shipped binary, its debug file), file system paths;
     then the policy's .gdb_index (gdb_index.py; the pass runs for it alone when the policy has no dwz).
 
@@ -75,6 +86,11 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     dh_dwz does); every binary's CRC is rewritten only when its debug file changed. The
     (de)compression passes run `jobs` objcopy processes at once, and so does dwz (-j). Past the
     policy's dwz_multifile_mib, files go to dwz in groups, one multifile each (`dwz_groups`).
+
+    `fresh`: debug files of `pairs` still being written (by the split), with what the input said
+    of their DWARF: the groups are cut from that, and each group's dwz starts once its own files
+    are written. The same groups as from the written files, so the same bytes. A file whose split
+    failed is left out.
     """
     report = DwzReport()
     pairs = sorted(set(pairs))
@@ -82,8 +98,29 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     if tool is None and policy.dwz != "none":
         raise SplitDebugError(f"policy {policy.name!r} runs dwz, which is not installed (apt-get install dwz)")
     gdb = gdb_index.require_gdb(policy) if policy.gdb_index else None
-    groups = _by_inode(debug for _, debug in pairs)
+    fresh = dict(fresh or {})
+    groups = _by_inode(debug for _, debug in pairs if debug not in fresh)
     eligible, to_decompress, compressed_before = [], [], set()
+    failed: set[Path] = set()
+    lock = threading.Lock()  # the groups' threads wait for their files at once
+
+    def written(path: Path) -> bool:
+        """Waits for a fresh file; False if its split failed (the split reports it)."""
+        with lock:
+            pending = fresh.pop(path, None)
+        if pending is not None:
+            try:
+                pending.written()
+                size = path.stat().st_size
+            except Exception:  # noqa: BLE001 - the split's own report says what went wrong
+                size = -1
+            with lock:
+                if size < 0:
+                    failed.add(path)
+                else:
+                    report.bytes_before += size
+        return path not in failed
+
     for primary in groups:
         info = elfread.read_elf(primary)
         report.bytes_before += primary.stat().st_size
@@ -98,6 +135,10 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             eligible.append(primary)
     elfutils = policy.tool == "elfutils"
     _each(jobs, lambda path: rewrite.recompress_debug(path, "none", tools, elfutils=elfutils), to_decompress)
+    for path in sorted(fresh):  # dwz 0.15 takes uncompressed DWARF without an altlink: so are these
+        groups[path] = []
+        if fresh[path].has_debug_info and policy.dwz != "none":
+            eligible.append(path)
     report.files = len(eligible)
     to_compress = [p for p in groups if p not in compressed_before]
     # In shipped-binary order, so that a group holds neighbours (one program's libraries), which
@@ -105,7 +146,8 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     first_binary = {debug: binary for binary, debug in reversed(pairs)}
     eligible.sort(key=lambda debug: min(first_binary[p] for p in [debug, *groups[debug]]))
     limit = policy.dwz_multifile_mib * 2**20 if policy.dwz_multifile_mib is not None else None
-    batches = dwz_groups([(p, dwarf_bytes(p)) for p in eligible], limit, policy.dwz_groups)
+    batches = dwz_groups([(p, fresh[p].dwarf_bytes if p in fresh else dwarf_bytes(p)) for p in eligible],
+                         limit, policy.dwz_groups)
     # Names first, in group order, then the groups run `jobs` at once: the same names and bytes
     # whatever -j is. Each dwz gets the cores the others leave (its -j parallelises its first phase).
     multifiles = [_multifile(stage_root, policy, pkg, report) if len(batch) > 1 else None for batch in batches]
@@ -121,7 +163,9 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
     # Largest first throughout: no big file left to compress alone at the end.
     with _Overlap(jobs if compressing else 0, compress) as squeeze:
         def group(i: int) -> str | None:
-            warning = _dwz(tool or "dwz", policy, batches[i], multifiles[i], max(1, jobs // at_once))
+            batches[i] = [p for p in batches[i] if written(p)]
+            warning = _dwz(tool or "dwz", policy, batches[i], multifiles[i] if len(batches[i]) > 1 else None,
+                           max(1, jobs // at_once)) if batches[i] else None
             # A group's files are final once its dwz is done: compressed while the other groups' dwz
             # runs, not after the slowest one.
             if overlap:
@@ -129,19 +173,22 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
             return warning
 
         outcomes = _map(at_once, group, list(range(len(batches))))
+        to_compress = [p for p in to_compress if written(p)]  # every fresh file written from here on
         if overlap:
             in_batches = {p for batch in batches for p in batch}
             to_compress = [p for p in to_compress if p not in in_batches]
         to_compress += _multifile_outcomes(stage_root, policy, report, batches, multifiles, outcomes)
         if gdb is not None:  # on dwz's output, before compression and the CRCs: each index covers final DWARF
             report.warnings += gdb_index.add_indexes(
-                stage_root, [p for p in groups if p not in compressed_before],
+                stage_root, [p for p in groups if p not in compressed_before and p not in failed],
                 [stage_root.fs_path(policy, image) for image in report.multifiles], gdb, tools.objcopy, jobs)
         # Groups that share the same DWARF (the same headers) get byte-identical multifiles, one build-id:
         # those are one file with several names, compressed once.
         copy_of = _identical(stage_root.fs_path(policy, image) for image in report.multifiles)
         squeeze.submit(sorted((p for p in to_compress if p not in copy_of), key=lambda path: -path.stat().st_size))
     for primary, aliases in groups.items():
+        if primary in failed:
+            continue
         for alias in aliases:
             if not os.path.samefile(primary, alias):
                 stage.install_hardlink(primary, alias)
@@ -153,7 +200,7 @@ def run_dwz(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, pairs: Iter
         if fs not in copy_of:
             report.bytes_after += fs.stat().st_size
     if fix_crc:  # else the caller does, once binaries still being written are done
-        fix_crcs(pairs)
+        fix_crcs([(binary, debug) for binary, debug in pairs if debug not in failed])
     return report
 
 
@@ -174,7 +221,11 @@ def _identical(paths: Iterable[Path]) -> dict[Path, Path]:
 def dwarf_bytes(path: Path) -> int:
     """What dwz's multifile pass holds in memory for a file: about its .debug_info, .debug_types and
     .debug_str (measured: 0.94 byte of peak memory per byte of them for C, 1.0 for C++)."""
-    info = elfread.read_elf(path)
+    return dwarf_size(elfread.read_elf(path))
+
+
+def dwarf_size(info: elfread.ElfInfo) -> int:
+    """dwarf_bytes of a file read already (an input binary's, before its debug file is written)."""
     return sum(s.size for s in info.sections if s.name in (".debug_info", ".debug_types", ".debug_str"))
 
 

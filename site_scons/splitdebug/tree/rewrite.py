@@ -214,7 +214,7 @@ def _split_binary(src: Path, stripped_out: Path, debug_out: Path, *, policy: Pol
             set_debuglink_crc(out, elfread.crc32_file(dbg))
         relink_like(src, out)
         if policy.keep_symbols == "minidebuginfo":
-            add_minidebuginfo(out, dbg, tmp, tools)
+            add_minidebuginfo(out, dbg, tmp, tools, policy.minidebuginfo_xz_preset)
         crc = elfread.crc32_file(dbg)
         info = elfread.read_elf(out)
         result = SplitResult(info.build_id, debuglink, crc, out.stat().st_size, dbg.stat().st_size)
@@ -298,7 +298,7 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
             if policy.keep_symbols == "minidebuginfo":
                 size, pieces = elfsplit.mini_debuginfo_stream(headers, f)
                 if size:
-                    extra.append((".gnu_debugdata", _xz(pieces, size), 1))
+                    extra.append((".gnu_debugdata", _xz(pieces, size, policy.minidebuginfo_xz_preset), 1))
 
             def write_out(o: BinaryIO) -> int:
                 elfsplit.write_stripped(split_plan, f, o, extra)
@@ -315,14 +315,14 @@ def _split_builtin(src: Path, stripped_out: Path, debug_out: Path, *, policy: Po
 XZ_DICT_MAX = 8 << 20  # xz -6's dictionary: the encoder needs about 10 times it (97 MB), whatever the data
 
 
-def _xz(data: bytes | Iterable[bytes], size: int | None = None) -> bytes:
-    """xz at its default preset, as find-debuginfo runs it: the dictionary is the data's size up to
+def _xz(data: bytes | Iterable[bytes], size: int | None = None, preset: int = 6) -> bytes:
+    """xz at `preset` (6: xz's default, as find-debuginfo runs it); the dictionary is the data's size up to
     -6's 8 MiB (below it the same stream, without initialising 8 MiB of match tables for a few
     kilobytes; past it a bounded encoder: a 27 MB symbol ELF needed 351 MB with a dictionary its size).
     `data` may come in pieces of `size` bytes in all (the same stream: never whole in memory)."""
     if isinstance(data, bytes):
         data, size = [data], len(data)
-    filters = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": max(4096, min(size or 0, XZ_DICT_MAX))}]
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": preset, "dict_size": max(4096, min(size or 0, XZ_DICT_MAX))}]
     xz = lzma.LZMACompressor(format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
     return b"".join([*(xz.compress(piece) for piece in data), xz.flush()])
 
@@ -390,7 +390,7 @@ def set_debuglink_crc(binary: Path, crc: int) -> bool:
     return True
 
 
-def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -> None:
+def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools, preset: int = 6) -> None:
     """Embed `.gnu_debugdata`: an xz-compressed ELF with the function symbols not in .dynsym.
 
     Same content as find-debuginfo -m: gdb and systemd-coredump then name functions in backtraces
@@ -402,7 +402,7 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     xz = tmp / "mini.xz"
     if not funcs:  # objcopy fails on an empty --keep-symbols list: an ELF with an empty .symtab
         with open(debug_file, "rb") as f:
-            xz.write_bytes(_xz(elfsplit.mini_debuginfo(debug_headers, f, keep=set())))
+            xz.write_bytes(_xz(elfsplit.mini_debuginfo(debug_headers, f, keep=set()), preset=preset))
         run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
         return
     info = elfread.read_elf(debug_file)
@@ -413,7 +413,7 @@ def add_minidebuginfo(binary: Path, debug_file: Path, tmp: Path, tools: Tools) -
     keep.write_bytes(b"".join(f + b"\n" for f in funcs))
     mini = tmp / "mini.elf"
     run([tools.objcopy, "-S", *remove, f"--keep-symbols={keep}", str(debug_file), str(mini)], debug_file)
-    xz.write_bytes(_xz(mini.read_bytes()))
+    xz.write_bytes(_xz(mini.read_bytes(), preset=preset))
     run([tools.objcopy, f"--add-section=.gnu_debugdata={xz}", str(binary)], binary)
 
 

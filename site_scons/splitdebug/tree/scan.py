@@ -4,6 +4,7 @@ read, so that the split can refuse a whole run before it writes anything."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 from collections import defaultdict
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..elf import read as elfread
+from . import dwz
 from . import stage
 from .. import fs
 from ..errors import SplitDebugError
@@ -29,6 +31,11 @@ class Candidate:
     build_id: str | None
     aliases: tuple[Path, ...] = ()
     machine: str = ""
+    # What its debug file will hold for dwz, read here so that dwz's groups can be cut before the
+    # debug files are written: its .debug_info, and dwz.dwarf_size's bytes; None when the input's
+    # DWARF is compressed or already dwz'd (its debug file is then read once written).
+    has_debug_info: bool = False
+    dwarf_bytes: int | None = None
 
 
 @dataclass
@@ -84,8 +91,7 @@ def scan_tree(stage_root: StageRoot, policy: Policy, exclude: Callable[[Path], b
             continue
         cand = _classify(stage_root, policy, paths[0], scan)
         if cand is not None:
-            scan.candidates.append(Candidate(cand.path, cand.image, cand.kind, cand.build_id, tuple(paths[1:]),
-                                             cand.machine))
+            scan.candidates.append(dataclasses.replace(cand, aliases=tuple(paths[1:])))
     scan.candidates.sort(key=lambda c: c.image)
     processed = {c.path.resolve(): c for c in scan.candidates}
     for link in links:
@@ -140,4 +146,7 @@ def _classify(stage_root: StageRoot, policy: Policy, path: Path, scan: Scan) -> 
     if len(info.build_id) // 2 not in policy.build_id_bytes:
         scan.warnings.append(f"{image}: build-id of {len(info.build_id) // 2} bytes "
                              f"(policy expects {'/'.join(map(str, policy.build_id_bytes))})")
-    return Candidate(path, image, kind, info.build_id, machine=info.machine)
+    predictable = not dwz.is_compressed(info) and info.section(".gnu_debugaltlink") is None
+    return Candidate(path, image, kind, info.build_id, machine=info.machine,
+                     has_debug_info=info.section(".debug_info") is not None,
+                     dwarf_bytes=dwz.dwarf_size(info) if predictable else None)

@@ -160,7 +160,13 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
     # command line (no threads of its own) forks its workers instead, before any thread exists.
     pool = _process_pool(jobs) if processes and jobs > 1 and len(work) > jobs and not overlap else None
     forked = pool is not None
-    with pool or ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # dwz's groups known from the scan (every input's DWARF plain): dwz starts on a group once its
+    # files are written, while the next group's are, so those are split in the groups' (path) order.
+    early = overlap and all(c.dwarf_bytes is not None for c, _, write in work if write and c.build_id)
+    if early:
+        by_size = list(work)
+    pass_: Future[dwz.DwzReport] | None = None
+    with pool or ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, ThreadPoolExecutor(max_workers=1) as side:
         if forked:  # a few batches per worker: one message each way per batch, not one per file
             batches = [by_size[i::jobs * 4] for i in range(jobs * 4)]
             futures = [pool.submit(_split_batch, task, batch) for batch in batches]
@@ -168,6 +174,14 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
                          for item, r in zip(batch, _batch_results(fut, len(batch)), strict=True)}
         else:
             submitted = {id(item): pool.submit(task, item) for item in by_size}
+        if early:
+            fresh = {stage_root.fs_path(policy, item[1].debug_file):
+                     dwz.Fresh(submitted[id(item)].result, item[0].has_debug_info, item[0].dwarf_bytes or 0)
+                     for item in work if item[2] and item[0].build_id}
+            every = sorted(set(earlier) | {(c.path, stage_root.fs_path(policy, place.debug_file))
+                                           for c, place, _ in work if c.build_id and c.kind != "static_archive"})
+            pass_ = side.submit(dwz.run_dwz, stage_root, policy, pkg, every, tools, dwz_tool, jobs=jobs,
+                                fix_crc=False, fresh=fresh)
         done: list[Outcome] = []
         for outcome, names in _collect(report, [(item[0], submitted[id(item)]) for item in work]):
             named_sources[outcome[0].image] = names
@@ -175,11 +189,11 @@ def split_tree(stage_root: StageRoot, policy: Policy, pkg: PackageInfo, *, jobs:
         if overlap:
             pairs = sorted(set(earlier) | {(c.path, stage_root.fs_path(policy, place.debug_file))
                                            for c, place, res in done if res is not None})
-            with ThreadPoolExecutor(max_workers=1) as side:
+            if pass_ is None:
                 pass_ = side.submit(dwz.run_dwz, stage_root, policy, pkg, pairs, tools, dwz_tool, jobs=jobs,
                                     fix_crc=False)
-                done = _collect(report, [(c, pool.submit(finish, (c, place, res))) for c, place, res in done])
-                dwz_done = _dwz_outcome(report, pass_.result)
+            done = _collect(report, [(c, pool.submit(finish, (c, place, res))) for c, place, res in done])
+            dwz_done = _dwz_outcome(report, pass_.result)
             if dwz_done is not None:
                 dwz.fix_crcs(pairs)  # every binary is written now: its CRC names its final debug file
     debug_of: dict[Path, str] = {}
