@@ -357,18 +357,27 @@ def corrupt_section(path: Path, name: str) -> None:
         f.write(b"\xff" * size)
 
 
-def test_a_corrupt_debug_file_is_one_warning_and_the_frame_degrades(crash: Crash, tmp_path: Path) -> None:
+def tree_with_corrupt_library(crash: Crash, tmp_path: Path) -> Path:
+    """A copy of the crash program's debian tree whose library's debug file has garbage DWARF."""
     root = tmp_path / "root"
     shutil.copytree(crash_tree(crash, "debian", "debian", "--package", "crash"), root, symlinks=True)
     debug = root / "usr/lib/debug/.build-id"
     lib_id = read_elf(root / "usr/lib/libcrash.so.1").build_id
     assert lib_id
     corrupt_section(debug / lib_id[:2] / f"{lib_id[2:]}.debug", ".debug_info")
+    return root
+
+
+def test_a_corrupt_debug_file_is_one_warning_and_the_frame_degrades(crash: Crash, tmp_path: Path) -> None:
+    root = tree_with_corrupt_library(crash, tmp_path)
     proc = symbolize_cli(run_crash(root), "--root", root, env=cache_env(tmp_path))
     assert proc.returncode == 0, proc.stderr
     warnings = proc.stderr.splitlines()
     assert len(warnings) == 1, warnings
-    assert warnings[0].startswith(f"splitdebug: warning: {debug / lib_id[:2] / lib_id[2:]}.debug: unreadable debug")
+    lib_id = read_elf(root / "usr/lib/libcrash.so.1").build_id
+    assert lib_id
+    debug = root / "usr/lib/debug/.build-id" / lib_id[:2] / lib_id[2:]
+    assert warnings[0].startswith(f"splitdebug: warning: {debug}.debug: unreadable debug")
     assert warnings[0].endswith("trying the next source")
     assert re.search(r"^    lib_run at \?\?:0 \[dynsym\]$", proc.stdout, re.M), proc.stdout
     assert re.search(r"^    crash_here at \S+:\d+:\d+ \[dwarf\]$", proc.stdout, re.M), proc.stdout

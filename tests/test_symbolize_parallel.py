@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from splitdebug.symbolize import Options, symbolize_lines
 from splitdebug.symbolize import cache
 from splitdebug.symbolize.parallel import share
 from symbolize_helpers import code_addresses, eu_addr2line, ours
-from test_symbolize import (Compared, Crash, cache_env, compared, corrupt_section, crash, crash_tree,  # noqa: F401 (fixtures)
+from test_symbolize import (Compared, Crash, cache_env, compared, crash, crash_tree, tree_with_corrupt_library,  # noqa: F401 (fixtures)
                             function_vaddr, run_crash, symbolize_cli)
 
 
@@ -63,12 +62,7 @@ def test_a_log_read_ahead_answers_as_line_by_line(compared: Compared, tmp_path: 
 def test_a_corrupt_debug_file_read_ahead_is_still_one_warning(crash: Crash, tmp_path: Path) -> None:  # noqa: F811
     """A log file (read ahead): the child that meets the corrupt file keeps its warning to itself and
     this process, reading the module again, gives it once."""
-    root = tmp_path / "root"
-    shutil.copytree(crash_tree(crash, "debian", "debian", "--package", "crash"), root, symlinks=True)
-    debug = root / "usr/lib/debug/.build-id"
-    lib_id = read_elf(root / "usr/lib/libcrash.so.1").build_id
-    assert lib_id
-    corrupt_section(debug / lib_id[:2] / f"{lib_id[2:]}.debug", ".debug_info")
+    root = tree_with_corrupt_library(crash, tmp_path)
     log = tmp_path / "crash.log"
     log.write_text(run_crash(root))
     piped = symbolize_cli(log.read_text(), "--root", root, env=cache_env(tmp_path / "piped"))
